@@ -1,0 +1,53 @@
+// The one error category of herald. Handlers answer with these codes and a
+// context message that says what was wrong; nothing throws across actors.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <caf/error.hpp>
+#include <caf/make_message.hpp>
+#include <caf/message.hpp>
+#include <caf/fwd.hpp>
+
+namespace herald {
+
+enum class ec : uint8_t {
+  /// Reserved by CAF for "no error".
+  none = 0,
+  /// The addressed user, token or record does not exist.
+  not_found,
+  /// The request collides with existing state (e.g. an email in use).
+  conflict,
+  /// The request is malformed or violates a policy (field length, syntax).
+  invalid_argument,
+  /// Credentials or token did not prove who the caller is.
+  unauthenticated,
+  /// The caller is known but not allowed to do this.
+  forbidden,
+  /// A token or link is past its lifetime.
+  expired,
+  /// Too many requests in a window.
+  rate_limited,
+  /// A dependency (database, broker, mail server) cannot be reached.
+  unavailable,
+  /// A bug or an invariant broken on our side; the message says which.
+  internal,
+};
+
+/// Returns the code's name, e.g. "not_found".
+const char* to_string(ec code);
+
+/// Parses a code name back; returns ec::none for unknown names.
+ec ec_from_string(const std::string& name);
+
+/// Renders a herald error as "code: context text" (context text only when the
+/// error carries a string), used for CLI output and logs.
+std::string render(const caf::error& err);
+
+/// Registers the error category's renderer with CAF.
+void add_error_category(caf::actor_system_config& cfg);
+
+} // namespace herald
+
+CAF_ERROR_CODE_ENUM(herald::ec, "herald")

@@ -1,0 +1,44 @@
+// The message catalogue's entry point: every atom herald uses, in one
+// namespace, and forward declarations of the value types and interfaces.
+// Atom texts are at most 10 characters (CAF 0.17 limit).
+#pragma once
+
+#include <caf/fwd.hpp>
+#include <caf/type_id.hpp>
+#include <caf/atom.hpp>
+
+// CAF's core already defines get_atom, put_atom, delete_atom, ok_atom,
+// publish_atom and connect_atom in namespace caf; we use those and add ours.
+CAF_ADD_ATOM(herald, herald::atom, create, "create")
+CAF_ADD_ATOM(herald, herald::atom, list, "list")
+CAF_ADD_ATOM(herald, herald::atom, update, "update")
+CAF_ADD_ATOM(herald, herald::atom, remove, "remove")
+CAF_ADD_ATOM(herald, herald::atom, authenticate, "authentic")
+CAF_ADD_ATOM(herald, herald::atom, set_role, "set_role")
+CAF_ADD_ATOM(herald, herald::atom, issue, "issue")
+CAF_ADD_ATOM(herald, herald::atom, validate, "validate")
+CAF_ADD_ATOM(herald, herald::atom, revoke, "revoke")
+CAF_ADD_ATOM(herald, herald::atom, forget, "forget")
+CAF_ADD_ATOM(herald, herald::atom, hash, "hash")
+CAF_ADD_ATOM(herald, herald::atom, verify, "verify")
+CAF_ADD_ATOM(herald, herald::atom, status, "status")
+CAF_ADD_ATOM(herald, herald::atom, get, "get")
+CAF_ADD_ATOM(herald, herald::atom, by_email, "by_email")
+CAF_ADD_ATOM(herald, herald::atom, user, "user")
+CAF_ADD_ATOM(herald, herald::atom, token, "token")
+
+namespace herald {
+
+struct user;
+struct new_user;
+struct user_patch;
+struct user_page;
+struct account;
+struct new_account;
+struct account_patch;
+struct issued_token;
+struct claims;
+struct password_check;
+struct node_status;
+
+} // namespace herald

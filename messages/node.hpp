@@ -1,0 +1,48 @@
+// Value types describing a node.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/meta/type_name.hpp>
+
+#include "messages/fwd.hpp"
+
+namespace herald {
+
+/// What `heraldctl status` shows. Never contains a secret.
+struct node_status {
+  std::string name;
+  std::string version;
+  std::vector<std::string> roles;
+  std::string cluster_endpoint;
+  /// Where accounts live, e.g. "mysql://herald@127.0.0.1:3307/herald".
+  std::string storage;
+  /// "ok" or the error text of the last storage ping.
+  std::string storage_state;
+  int64_t started_at = 0;
+  uint64_t users = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_status& x) {
+  return f(caf::meta::type_name("herald::node_status"), x.name, x.version,
+           x.roles, x.cluster_endpoint, x.storage, x.storage_state,
+           x.started_at, x.users);
+}
+
+/// What storage reports about itself.
+struct storage_status {
+  std::string target;
+  std::string state;
+  uint64_t users = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, storage_status& x) {
+  return f(caf::meta::type_name("herald::storage_status"), x.target, x.state,
+           x.users);
+}
+
+} // namespace herald

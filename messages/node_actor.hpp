@@ -1,0 +1,24 @@
+// Interface of the node actor: the receptionist a node publishes on its
+// cluster port. Clients (heraldctl, later other nodes) ask it for status and
+// for the handles of the services this node hosts.
+#pragma once
+
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include "messages/fwd.hpp"
+#include "messages/node.hpp"
+#include "messages/token_actor.hpp"
+#include "messages/user_actor.hpp"
+
+namespace herald {
+
+using node_actor = caf::typed_actor<
+  /// Answers the node's status.
+  caf::replies_to<atom::status>::with<node_status>,
+  /// Answers the user service of this node; `unavailable` without that role.
+  caf::replies_to<atom::get, atom::user>::with<user_actor>,
+  /// Answers the token service of this node; `unavailable` without that role.
+  caf::replies_to<atom::get, atom::token>::with<token_actor>>;
+
+} // namespace herald

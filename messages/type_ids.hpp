@@ -1,0 +1,45 @@
+// The single type-ID block of herald. Every type that travels in a message
+// (and every typed handle that does) is listed here; both ends of a
+// connection register the same names via add_message_types().
+#pragma once
+
+#include <caf/type_id.hpp>
+
+#include "messages/hasher_actor.hpp"
+#include "messages/node.hpp"
+#include "messages/node_actor.hpp"
+#include "messages/storage_actor.hpp"
+#include "messages/token.hpp"
+#include "messages/token_actor.hpp"
+#include "messages/user.hpp"
+#include "messages/user_actor.hpp"
+
+CAF_BEGIN_TYPE_ID_BLOCK(herald, caf::first_custom_type_id)
+
+  CAF_ADD_TYPE_ID(herald, (herald::user))
+  CAF_ADD_TYPE_ID(herald, (herald::new_user))
+  CAF_ADD_TYPE_ID(herald, (herald::user_patch))
+  CAF_ADD_TYPE_ID(herald, (herald::user_page))
+  CAF_ADD_TYPE_ID(herald, (herald::account))
+  CAF_ADD_TYPE_ID(herald, (herald::new_account))
+  CAF_ADD_TYPE_ID(herald, (herald::account_patch))
+  CAF_ADD_TYPE_ID(herald, (herald::password_check))
+  CAF_ADD_TYPE_ID(herald, (herald::issued_token))
+  CAF_ADD_TYPE_ID(herald, (herald::claims))
+  CAF_ADD_TYPE_ID(herald, (herald::node_status))
+  CAF_ADD_TYPE_ID(herald, (herald::storage_status))
+  CAF_ADD_TYPE_ID(herald, (herald::user_actor))
+  CAF_ADD_TYPE_ID(herald, (herald::token_actor))
+  CAF_ADD_TYPE_ID(herald, (herald::storage_actor))
+  CAF_ADD_TYPE_ID(herald, (herald::hasher_actor))
+  CAF_ADD_TYPE_ID(herald, (herald::node_actor))
+
+CAF_END_TYPE_ID_BLOCK(herald)
+
+namespace herald {
+
+/// Registers herald's message types and error category with a config. Every
+/// actor system of herald (node, CLI, tests) calls this once.
+void add_message_types(caf::actor_system_config& cfg);
+
+} // namespace herald

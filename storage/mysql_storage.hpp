@@ -1,0 +1,23 @@
+// The MySQL-backed account store: a pool of detached workers, each owning one
+// connection, behind one dispatcher that speaks storage_actor.
+#pragma once
+
+#include <caf/actor_system.hpp>
+#include <caf/error.hpp>
+
+#include "messages/storage_actor.hpp"
+#include "storage/mysql_settings.hpp"
+
+namespace herald::storage {
+
+/// Applies every migration not yet recorded in `schema_migrations`, under a
+/// named lock so that nodes starting together do not race. Blocking: call it
+/// from main or a detached actor.
+caf::error migrate(const mysql_settings& cfg);
+
+/// Spawns the pool and answers the dispatcher. Connections are opened lazily
+/// and re-opened after loss.
+storage_actor spawn_mysql_storage(caf::actor_system& sys,
+                                  const mysql_settings& cfg);
+
+} // namespace herald::storage

@@ -1,0 +1,31 @@
+// Shared test header: CAF's deterministic test DSL with herald's types.
+#pragma once
+
+#define FAIL CAF_FAIL
+#include <caf/test/dsl.hpp>
+
+#include <caf/actor_system_config.hpp>
+
+#include "messages/error.hpp"
+#include "messages/type_ids.hpp"
+
+namespace herald::test {
+
+/// An actor system config that knows herald's messages and errors.
+struct config : caf::actor_system_config {
+  config() {
+    herald::add_message_types(*this);
+  }
+};
+
+/// Deterministic fixture: one scheduler, manual time, herald's types.
+using fixture = test_coordinator_fixture<config>;
+
+/// Returns the herald error code of `err`, or ec::none for other categories.
+inline herald::ec code_of(const caf::error& err) {
+  if (err.category() != caf::atom("herald"))
+    return herald::ec::none;
+  return static_cast<herald::ec>(err.code());
+}
+
+} // namespace herald::test

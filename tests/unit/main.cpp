@@ -1,0 +1,2 @@
+// The one file of herald-test that instantiates CAF's unit test engine.
+#include <caf/test/unit_test_impl.hpp>
