@@ -1,1 +1,340 @@
-int main() { return 1; }
+// heraldctl: manages a herald node over CAF's middleman, through the node's
+// typed interfaces. Human-readable output by default, --json for scripts.
+// Exit codes: 0 success, 1 the node refused the request, 2 bad usage,
+// 3 node unreachable or not answering.
+#include <termios.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+#include <optional>
+
+#include <CLI/CLI.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/scoped_actor.hpp>
+
+#include "messages/error.hpp"
+#include "messages/json.hpp"
+#include "messages/node_actor.hpp"
+#include "messages/type_ids.hpp"
+
+using namespace herald;
+using json = nlohmann::json;
+
+namespace {
+
+constexpr int exit_refused = 1;
+constexpr int exit_usage = 2;
+constexpr int exit_unreachable = 3;
+
+struct options {
+  std::string node = "127.0.0.1:4710";
+  bool as_json = false;
+  unsigned timeout_s = 30;
+};
+
+/// A failure that ends the program with a one-line message.
+struct failure {
+  int code;
+  std::string message;
+  caf::error err;
+};
+
+[[noreturn]] void fail(int code, std::string message, caf::error err = {}) {
+  throw failure{code, std::move(message), std::move(err)};
+}
+
+/// Reads a password from stdin: without echo from a terminal, else the first
+/// line of the input.
+std::string read_password(const char* prompt) {
+  std::string line;
+  bool tty = isatty(STDIN_FILENO) == 1;
+  termios old_attrs{};
+  if (tty) {
+    std::cerr << prompt << std::flush;
+    tcgetattr(STDIN_FILENO, &old_attrs);
+    auto attrs = old_attrs;
+    attrs.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    tcsetattr(STDIN_FILENO, TCSANOW, &attrs);
+  }
+  bool ok = static_cast<bool>(std::getline(std::cin, line));
+  if (tty) {
+    tcsetattr(STDIN_FILENO, TCSANOW, &old_attrs);
+    std::cerr << std::endl;
+  }
+  if (!ok)
+    fail(exit_usage, "no password given (use --password or pass it on stdin)");
+  if (!line.empty() && line.back() == '\r')
+    line.pop_back();
+  return line;
+}
+
+uint64_t parse_id(const std::string& text) {
+  if (text.empty() || text.size() > 20
+      || text.find_first_not_of("0123456789") != std::string::npos)
+    fail(exit_usage, "'" + text + "' is not a user id (a positive number)");
+  return std::stoull(text);
+}
+
+class client {
+public:
+  client(caf::actor_system& sys, const options& opts)
+    : sys_(sys), self_(sys), opts_(opts) {
+    auto colon = opts.node.rfind(':');
+    if (colon == std::string::npos)
+      fail(exit_usage, "--node must be host:port, not '" + opts.node + "'");
+    auto host = opts.node.substr(0, colon);
+    auto port_text = opts.node.substr(colon + 1);
+    if (port_text.empty()
+        || port_text.find_first_not_of("0123456789") != std::string::npos
+        || std::stoul(port_text) > 65535)
+      fail(exit_usage, "--node has a bad port: '" + port_text + "'");
+    auto port = static_cast<uint16_t>(std::stoul(port_text));
+    auto res = sys.middleman().remote_actor<node_actor>(host, port);
+    if (!res)
+      fail(exit_unreachable,
+           "cannot reach node at " + opts.node + ": " + render(res.error()));
+    node_ = std::move(*res);
+  }
+
+  /// Requests and waits for a reply of type T; an error reply or a timeout
+  /// ends the program.
+  template <class T, class Handle, class... Ts>
+  T call(const Handle& dest, Ts&&... xs) {
+    std::optional<T> result;
+    self_->request(dest, std::chrono::seconds(opts_.timeout_s),
+                   std::forward<Ts>(xs)...)
+      .receive([&](T& x) { result = std::move(x); },
+               [&](caf::error& err) {
+                 if (err == caf::sec::request_timeout)
+                   fail(exit_unreachable,
+                        "node at " + opts_.node + " did not answer within "
+                          + std::to_string(opts_.timeout_s) + "s");
+                 fail(exit_refused, render(err), err);
+               });
+    return std::move(*result);
+  }
+
+  user_actor users() {
+    return call<user_actor>(node_, atom::get_v, atom::user_v);
+  }
+
+  token_actor tokens() {
+    return call<token_actor>(node_, atom::get_v, atom::token_v);
+  }
+
+  const node_actor& node() const {
+    return node_;
+  }
+
+private:
+  caf::actor_system& sys_;
+  caf::scoped_actor self_;
+  const options& opts_;
+  node_actor node_;
+};
+
+// -- output ------------------------------------------------------------------
+
+void print(const options& opts, const json& j,
+           const std::vector<std::pair<std::string, std::string>>& rows) {
+  if (opts.as_json) {
+    std::cout << j.dump(2) << std::endl;
+    return;
+  }
+  size_t width = 0;
+  for (auto& row : rows)
+    width = std::max(width, row.first.size());
+  for (auto& [key, value] : rows)
+    std::cout << key << ":" << std::string(width - key.size() + 2, ' ')
+              << value << "\n";
+  std::cout << std::flush;
+}
+
+void print_user(const options& opts, const user& u) {
+  print(opts, u,
+        {{"id", std::to_string(u.id)},
+         {"name", u.name},
+         {"email", u.email},
+         {"role", u.role},
+         {"token version", std::to_string(u.token_version)},
+         {"created", format_time(u.created_at)},
+         {"updated", format_time(u.updated_at)}});
+}
+
+void print_page(const options& opts, const user_page& p) {
+  if (opts.as_json) {
+    std::cout << json(p).dump(2) << std::endl;
+    return;
+  }
+  std::printf("%-8s %-6s %-32s %s\n", "ID", "ROLE", "EMAIL", "NAME");
+  for (auto& u : p.items)
+    std::printf("%-8llu %-6s %-32s %s\n",
+                static_cast<unsigned long long>(u.id), u.role.c_str(),
+                u.email.c_str(), u.name.c_str());
+  auto pages = p.per_page == 0 ? 0 : (p.total + p.per_page - 1) / p.per_page;
+  std::printf("page %u of %llu, %llu users in all\n", p.page,
+              static_cast<unsigned long long>(pages),
+              static_cast<unsigned long long>(p.total));
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  options opts;
+  CLI::App app{"heraldctl: manage a herald node"};
+  app.require_subcommand(1);
+  app.add_option("--node", opts.node, "node address host:port")
+    ->capture_default_str();
+  app.add_flag("--json", opts.as_json, "print JSON instead of text");
+  app.add_option("--timeout", opts.timeout_s, "seconds to wait for a reply")
+    ->capture_default_str();
+  app.set_version_flag("--version", HERALD_VERSION);
+
+  auto status = app.add_subcommand("status", "show the node's status");
+
+  auto user_cmd = app.add_subcommand("user", "manage users");
+  user_cmd->require_subcommand(1);
+  std::string name, email, password, id_text;
+  bool admin = false;
+  auto create = user_cmd->add_subcommand("create", "create a user");
+  create->add_option("--name", name, "display name (1-100 characters)")
+    ->required();
+  create->add_option("--email", email, "email address")->required();
+  create->add_option("--password", password,
+                     "password (default: read from stdin)");
+  create->add_flag("--admin", admin, "make the user an admin");
+  auto promote = user_cmd->add_subcommand("promote", "make a user an admin");
+  promote->add_option("id", id_text, "user id")->required();
+  auto get = user_cmd->add_subcommand("get", "show a user by id or email");
+  get->add_option("id", id_text, "user id or email")->required();
+  uint32_t page = 1, per_page = 20;
+  auto list = user_cmd->add_subcommand("list", "list users");
+  list->add_option("--page", page, "page, starting at 1")
+    ->capture_default_str();
+  list->add_option("--per-page", per_page, "users per page (1-100)")
+    ->capture_default_str();
+  auto update = user_cmd->add_subcommand("update", "change a user");
+  update->add_option("id", id_text, "user id")->required();
+  auto upd_name = update->add_option("--name", name, "new name");
+  auto upd_email = update->add_option("--email", email, "new email");
+  auto upd_password = update->add_option(
+    "--password", password, "new password ('-' reads it from stdin)");
+  auto remove = user_cmd->add_subcommand("delete", "delete a user");
+  remove->add_option("id", id_text, "user id")->required();
+
+  auto login = app.add_subcommand("login", "log in and print a token");
+  login->add_option("--email", email, "email address")->required();
+  auto login_password = login->add_option(
+    "--password", password, "password (default: read from stdin)");
+
+  auto token_cmd = app.add_subcommand("token", "work with tokens");
+  token_cmd->require_subcommand(1);
+  std::string token_text;
+  auto validate = token_cmd->add_subcommand("validate", "validate a token");
+  validate->add_option("token", token_text, "the JWT")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    auto rc = app.exit(e);
+    return rc == 0 ? 0 : exit_usage;
+  }
+
+  caf::actor_system_config cfg;
+  cfg.load<caf::io::middleman>();
+  add_message_types(cfg);
+  cfg.set("middleman.app-identifiers", std::vector<std::string>{"herald"});
+  cfg.set("scheduler.max-threads", size_t{2});
+  caf::actor_system sys{cfg};
+  try {
+    client cl{sys, opts};
+    if (*status) {
+      auto s = cl.call<node_status>(cl.node(), atom::status_v);
+      print(opts, s,
+            {{"node", s.name},
+             {"version", s.version},
+             {"roles", [&] {
+                std::string out;
+                for (auto& r : s.roles)
+                  out += (out.empty() ? "" : ", ") + r;
+                return out;
+              }()},
+             {"cluster", s.cluster_endpoint},
+             {"storage", s.storage + " (" + s.storage_state + ")"},
+             {"users", std::to_string(s.users)},
+             {"started", format_time(s.started_at)}});
+    } else if (*create) {
+      if (create->count("--password") == 0)
+        password = read_password("Password: ");
+      new_user x{name, email, password, admin ? role_admin : role_user};
+      print_user(opts, cl.call<user>(cl.users(), atom::create_v, x));
+    } else if (*promote) {
+      print_user(opts, cl.call<user>(cl.users(), atom::set_role_v,
+                                     parse_id(id_text),
+                                     std::string{role_admin}));
+    } else if (*get) {
+      if (id_text.find('@') != std::string::npos)
+        print_user(opts, cl.call<user>(cl.users(), atom::get_v,
+                                       atom::by_email_v, id_text));
+      else
+        print_user(opts, cl.call<user>(cl.users(), atom::get_v,
+                                       parse_id(id_text)));
+    } else if (*list) {
+      print_page(opts, cl.call<user_page>(cl.users(), atom::list_v, page,
+                                          per_page));
+    } else if (*update) {
+      user_patch patch;
+      patch.set_name = upd_name->count() > 0;
+      patch.name = name;
+      patch.set_email = upd_email->count() > 0;
+      patch.email = email;
+      patch.set_password = upd_password->count() > 0;
+      if (patch.set_password)
+        patch.password = password == "-" ? read_password("New password: ")
+                                         : password;
+      if (!patch.set_name && !patch.set_email && !patch.set_password)
+        fail(exit_usage, "nothing to update: give --name, --email or "
+                         "--password");
+      print_user(opts, cl.call<user>(cl.users(), atom::update_v,
+                                     parse_id(id_text), patch));
+    } else if (*remove) {
+      auto id = parse_id(id_text);
+      cl.call<caf::ok_atom>(cl.users(), atom::remove_v, id);
+      print(opts, json{{"deleted", id}},
+            {{"deleted", "user " + std::to_string(id)}});
+    } else if (*login) {
+      if (login_password->count() == 0)
+        password = read_password("Password: ");
+      auto u = cl.call<user>(cl.users(), atom::authenticate_v, email,
+                             password);
+      auto t = cl.call<issued_token>(cl.tokens(), atom::issue_v, u);
+      auto j = json(t);
+      j["user"] = u;
+      print(opts, j,
+            {{"token", t.token},
+             {"expires", format_time(t.expires_at)},
+             {"user", std::to_string(u.id) + " <" + u.email + ">"}});
+    } else if (*validate) {
+      auto c = cl.call<claims>(cl.tokens(), atom::validate_v, token_text);
+      print(opts, c,
+            {{"valid", "yes"},
+             {"user", std::to_string(c.subject)},
+             {"role", c.role},
+             {"issuer", c.issuer},
+             {"audience", c.audience},
+             {"issued", format_time(c.issued_at)},
+             {"expires", format_time(c.expires_at)},
+             {"key id", c.key_id},
+             {"token id", c.jwt_id}});
+    }
+  } catch (const failure& f) {
+    if (opts.as_json && f.err)
+      std::cout << error_to_json(f.err).dump(2) << std::endl;
+    std::cerr << "heraldctl: " << f.message << std::endl;
+    return f.code;
+  }
+  return 0;
+}

@@ -19,6 +19,9 @@ struct mysql_settings {
   /// Number of detached workers, each owning one connection.
   size_t pool_size = 4;
   std::chrono::seconds connect_timeout{5};
+  /// Bound on each read from and write to the server; a longer silence counts
+  /// as a lost connection. Keep it above the longest expected statement.
+  std::chrono::seconds io_timeout{30};
 };
 
 /// Describes the target without the password, e.g.

@@ -19,7 +19,20 @@ struct config : caf::actor_system_config {
 };
 
 /// Deterministic fixture: one scheduler, manual time, herald's types.
-using fixture = test_coordinator_fixture<config>;
+struct fixture : test_coordinator_fixture<config> {
+  /// Sends a request from the scoped test actor, runs every actor until idle
+  /// and answers the reply (or error). Fails the test if no reply came.
+  template <class T, class Handle, class... Ts>
+  caf::expected<T> call(const Handle& dest, Ts&&... xs) {
+    caf::expected<T> result{caf::make_error(
+      herald::ec::internal, std::string{"no reply received"})};
+    auto rh = self->request(dest, caf::infinite, std::forward<Ts>(xs)...);
+    run();
+    rh.receive([&](T& x) { result = std::move(x); },
+               [&](caf::error& err) { result = std::move(err); });
+    return result;
+  }
+};
 
 /// Returns the herald error code of `err`, or ec::none for other categories.
 inline herald::ec code_of(const caf::error& err) {

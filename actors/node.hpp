@@ -1,0 +1,31 @@
+// The node actor: the receptionist a node publishes on its cluster port. It
+// answers status and hands out the node's service handles. Wiring (reading
+// config, spawning, publishing, shutdown) lives in apps/herald-node.cpp.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/typed_event_based_actor.hpp>
+
+#include "messages/node_actor.hpp"
+#include "messages/storage_actor.hpp"
+
+namespace herald {
+
+struct node_state {
+  static inline const char* name = "node";
+  /// Static part of the status (name, roles, endpoint, storage target).
+  node_status info;
+  storage_actor store;
+  /// Invalid when this node does not host the service.
+  user_actor users;
+  token_actor tokens;
+};
+
+node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
+                               node_status info, storage_actor store,
+                               user_actor users, token_actor tokens);
+
+} // namespace herald

@@ -1,0 +1,222 @@
+#include "config/settings.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <sstream>
+
+#include <caf/config_option_adder.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/openssl/manager.hpp>
+#include <caf/settings.hpp>
+
+#include "messages/error.hpp"
+#include "messages/type_ids.hpp"
+
+namespace herald {
+
+const char* development_key_secret
+  = "ZGV2ZWxvcG1lbnQtb25seS1rZXktZG8tbm90LXVzZS1pbi1wcm9kdWN0aW9u";
+
+namespace {
+
+const char* sections[] = {"herald", "cluster", "mysql", "token",
+                          "password", "hasher"};
+
+caf::error invalid(std::string what) {
+  return caf::make_error(ec::invalid_argument, std::move(what));
+}
+
+std::string trim(std::string str) {
+  while (!str.empty() && std::isspace(static_cast<unsigned char>(str.back())))
+    str.pop_back();
+  size_t i = 0;
+  while (i < str.size() && std::isspace(static_cast<unsigned char>(str[i])))
+    ++i;
+  return str.substr(i);
+}
+
+caf::expected<std::string> read_file(const std::string& path) {
+  std::ifstream in{path};
+  if (!in)
+    return invalid("cannot read file " + path);
+  std::stringstream buf;
+  buf << in.rdbuf();
+  return buf.str();
+}
+
+template <class Rep, class Period>
+std::chrono::seconds to_seconds(std::chrono::duration<Rep, Period> d) {
+  return std::chrono::duration_cast<std::chrono::seconds>(d);
+}
+
+} // namespace
+
+node_config::node_config() {
+  load<caf::io::middleman>();
+  load<caf::openssl::manager>();
+  herald::add_message_types(*this);
+  // Our defaults for CAF's own options; file, environment and CLI override.
+  set("middleman.app-identifiers", std::vector<std::string>{"herald"});
+  set("middleman.heartbeat-interval", caf::timespan{std::chrono::seconds(1)});
+  set("middleman.connection-timeout", caf::timespan{std::chrono::seconds(5)});
+  caf::config_option_adder{custom_options_, "herald"}
+    .add<std::string>("node-name", "name of this node")
+    .add<std::vector<std::string>>("roles", "services this node hosts")
+    .add<bool>("dev-mode", "allow development secrets (never in production)")
+    .add<std::string>("log-level", "trace, debug, info, warn or error");
+  caf::config_option_adder{custom_options_, "cluster"}
+    .add<std::string>("host", "address the node publishes its actors on")
+    .add<uint16_t>("port", "port the node publishes its actors on");
+  caf::config_option_adder{custom_options_, "mysql"}
+    .add<std::string>("host", "MySQL/MariaDB host")
+    .add<uint16_t>("port", "MySQL/MariaDB port")
+    .add<std::string>("socket", "unix socket (instead of host and port)")
+    .add<std::string>("user", "database user")
+    .add<std::string>("password", "database password (prefer the environment)")
+    .add<std::string>("password-file", "file holding the database password")
+    .add<std::string>("database", "database name")
+    .add<size_t>("pool-size", "connections (one detached worker each)")
+    .add<caf::timespan>("connect-timeout", "timeout for connecting");
+  caf::config_option_adder{custom_options_, "token"}
+    .add<std::string>("issuer", "iss of issued tokens, required on validation")
+    .add<std::string>("audience", "aud of issued tokens, required on validation")
+    .add<caf::timespan>("ttl", "lifetime of issued tokens")
+    .add<caf::timespan>("leeway", "clock skew tolerated for exp/nbf (<= 60s)")
+    .add<std::vector<std::string>>("keys", "signing keys as kid:secret")
+    .add<std::string>("keys-file", "file with one kid:secret per line")
+    .add<caf::timespan>("version-cache-ttl", "how long token versions are cached");
+  caf::config_option_adder{custom_options_, "password"}
+    .add<size_t>("min-length", "minimum password length in characters")
+    .add<size_t>("max-bytes", "maximum password length in bytes");
+  caf::config_option_adder{custom_options_, "hasher"}
+    .add<size_t>("workers", "detached argon2id workers")
+    .add<uint32_t>("memory-kib", "argon2id memory cost in KiB")
+    .add<uint32_t>("iterations", "argon2id time cost")
+    .add<uint32_t>("parallelism", "argon2id lanes");
+}
+
+std::vector<std::string> environment_arguments(char** env) {
+  std::vector<std::string> result;
+  for (auto p = env; p != nullptr && *p != nullptr; ++p) {
+    std::string entry{*p};
+    if (entry.rfind("HERALD_", 0) != 0)
+      continue;
+    auto eq = entry.find('=');
+    if (eq == std::string::npos)
+      continue;
+    auto name = entry.substr(7, eq - 7);
+    std::transform(name.begin(), name.end(), name.begin(), [](char c) {
+      return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    });
+    auto sep = name.find('_');
+    if (sep == std::string::npos)
+      continue;
+    auto section = name.substr(0, sep);
+    if (std::find(std::begin(sections), std::end(sections), section)
+        == std::end(sections))
+      continue;
+    auto key = name.substr(sep + 1);
+    std::replace(key.begin(), key.end(), '_', '-');
+    result.push_back("--" + section + "." + key + "=" + entry.substr(eq + 1));
+  }
+  return result;
+}
+
+std::vector<std::string> layered_arguments(int argc, char** argv, char** env) {
+  auto result = environment_arguments(env);
+  for (int i = 1; i < argc; ++i)
+    result.emplace_back(argv[i]);
+  return result;
+}
+
+caf::expected<node_settings> read_settings(const caf::actor_system_config& cfg) {
+  using std::chrono::seconds;
+  node_settings s;
+  auto str = [&](const char* key, const char* fallback) {
+    return caf::get_or(cfg, key, std::string{fallback});
+  };
+  auto span = [&](const char* key, seconds fallback) {
+    return to_seconds(caf::get_or(cfg, key, caf::timespan{fallback}));
+  };
+  s.node_name = str("herald.node-name", "herald-1");
+  s.roles = caf::get_or(cfg, "herald.roles",
+                        std::vector<std::string>{"user", "token"});
+  s.dev_mode = caf::get_or(cfg, "herald.dev-mode", false);
+  s.log_level = str("herald.log-level", "info");
+  for (auto& role : s.roles)
+    if (role != "user" && role != "token")
+      return invalid("herald.roles: unknown role '" + role
+                     + "' (this version hosts: user, token)");
+  s.cluster_host = str("cluster.host", "127.0.0.1");
+  s.cluster_port = caf::get_or(cfg, "cluster.port", uint16_t{4710});
+  auto& db = s.mysql;
+  db.host = str("mysql.host", "127.0.0.1");
+  db.port = caf::get_or(cfg, "mysql.port", uint16_t{3306});
+  db.socket = str("mysql.socket", "");
+  db.user = str("mysql.user", "herald");
+  db.database = str("mysql.database", "herald");
+  db.pool_size = caf::get_or(cfg, "mysql.pool-size", size_t{4});
+  db.connect_timeout = span("mysql.connect-timeout", seconds{5});
+  db.password = str("mysql.password", "");
+  if (auto file = str("mysql.password-file", ""); !file.empty()) {
+    auto content = read_file(file);
+    if (!content)
+      return invalid("mysql.password-file: " + render(content.error()));
+    db.password = trim(*content);
+  }
+  if (db.pool_size < 1 || db.pool_size > 64)
+    return invalid("mysql.pool-size must be 1 to 64");
+  s.token_issuer = str("token.issuer", "herald");
+  s.token_audience = str("token.audience", "herald");
+  s.token_ttl = span("token.ttl", seconds{900});
+  s.token_leeway = span("token.leeway", seconds{30});
+  s.version_cache_ttl = span("token.version-cache-ttl", seconds{30});
+  if (s.token_ttl < seconds{1})
+    return invalid("token.ttl must be at least 1s");
+  if (s.token_leeway > seconds{60} || s.token_leeway < seconds{0})
+    return invalid("token.leeway must be between 0s and 60s");
+  s.token_keys = caf::get_or(cfg, "token.keys", std::vector<std::string>{});
+  if (auto file = str("token.keys-file", ""); !file.empty()) {
+    auto content = read_file(file);
+    if (!content)
+      return invalid("token.keys-file: " + render(content.error()));
+    s.token_keys.clear();
+    std::istringstream lines{*content};
+    for (std::string line; std::getline(lines, line);) {
+      line = trim(line);
+      if (!line.empty() && line[0] != '#')
+        s.token_keys.push_back(line);
+    }
+  }
+  if (s.token_keys.empty())
+    return invalid("token.keys: no signing key configured");
+  for (auto& spec : s.token_keys) {
+    auto colon = spec.find(':');
+    if (colon != std::string::npos
+        && spec.substr(colon + 1) == development_key_secret && !s.dev_mode)
+      return invalid("token.keys: key '" + spec.substr(0, colon)
+                     + "' is the public development key; configure a real "
+                       "key (HERALD_TOKEN_KEYS or token.keys-file) or start "
+                       "with --herald.dev-mode=true");
+  }
+  s.passwords.min_length = caf::get_or(cfg, "password.min-length", size_t{15});
+  s.passwords.max_bytes = caf::get_or(cfg, "password.max-bytes", size_t{1024});
+  if (s.passwords.min_length < 8 || s.passwords.min_length > s.passwords.max_bytes)
+    return invalid("password.min-length must be at least 8 and at most "
+                   "password.max-bytes");
+  s.hasher_workers = caf::get_or(cfg, "hasher.workers", size_t{2});
+  s.argon2.memory_kib = caf::get_or(cfg, "hasher.memory-kib", uint32_t{19456});
+  s.argon2.iterations = caf::get_or(cfg, "hasher.iterations", uint32_t{2});
+  s.argon2.parallelism = caf::get_or(cfg, "hasher.parallelism", uint32_t{1});
+  if (s.hasher_workers < 1 || s.hasher_workers > 256)
+    return invalid("hasher.workers must be 1 to 256");
+  if (!s.dev_mode
+      && (s.argon2.memory_kib < 19456 || s.argon2.iterations < 2
+          || s.argon2.parallelism < 1))
+    return invalid("hasher: argon2id parameters below OWASP's minimum "
+                   "(m=19456, t=2, p=1) need dev mode");
+  return s;
+}
+
+} // namespace herald

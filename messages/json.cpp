@@ -1,0 +1,76 @@
+#include "messages/json.hpp"
+
+#include <ctime>
+
+#include "messages/error.hpp"
+
+namespace herald {
+
+std::string format_time(int64_t unix_seconds) {
+  auto t = static_cast<std::time_t>(unix_seconds);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+void to_json(nlohmann::json& j, const user& x) {
+  j = nlohmann::json{{"id", x.id},
+                     {"name", x.name},
+                     {"email", x.email},
+                     {"role", x.role},
+                     {"token_version", x.token_version},
+                     {"created_at", format_time(x.created_at)},
+                     {"updated_at", format_time(x.updated_at)}};
+}
+
+void to_json(nlohmann::json& j, const user_page& x) {
+  j = nlohmann::json{{"items", x.items},
+                     {"page", x.page},
+                     {"per_page", x.per_page},
+                     {"total", x.total}};
+}
+
+void to_json(nlohmann::json& j, const issued_token& x) {
+  j = nlohmann::json{{"token", x.token},
+                     {"token_type", "Bearer"},
+                     {"expires_at", format_time(x.expires_at)}};
+}
+
+void to_json(nlohmann::json& j, const claims& x) {
+  j = nlohmann::json{{"sub", std::to_string(x.subject)},
+                     {"iss", x.issuer},
+                     {"aud", x.audience},
+                     {"jti", x.jwt_id},
+                     {"role", x.role},
+                     {"ver", x.token_version},
+                     {"iat", x.issued_at},
+                     {"nbf", x.not_before},
+                     {"exp", x.expires_at},
+                     {"kid", x.key_id}};
+}
+
+void to_json(nlohmann::json& j, const node_status& x) {
+  j = nlohmann::json{{"name", x.name},
+                     {"version", x.version},
+                     {"roles", x.roles},
+                     {"cluster_endpoint", x.cluster_endpoint},
+                     {"storage", x.storage},
+                     {"storage_state", x.storage_state},
+                     {"started_at", format_time(x.started_at)},
+                     {"users", x.users}};
+}
+
+nlohmann::json error_to_json(const caf::error& err) {
+  auto text = render(err);
+  std::string code = text;
+  std::string message;
+  if (auto pos = text.find(": "); pos != std::string::npos) {
+    code = text.substr(0, pos);
+    message = text.substr(pos + 2);
+  }
+  return nlohmann::json{{"error", {{"code", code}, {"message", message}}}};
+}
+
+} // namespace herald
