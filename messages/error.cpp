@@ -9,9 +9,16 @@ namespace herald {
 namespace {
 
 constexpr const char* names[] = {
-  "none",      "not_found",    "conflict",    "invalid_argument",
-  "unauthenticated", "forbidden", "expired", "rate_limited",
-  "unavailable", "internal",
+    "none",
+    "not_found",
+    "conflict",
+    "invalid_argument",
+    "unauthenticated",
+    "forbidden",
+    "expired",
+    "rate_limited",
+    "unavailable",
+    "internal",
 };
 
 std::string context_text(const caf::message& ctx) {

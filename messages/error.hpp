@@ -6,9 +6,9 @@
 #include <string>
 
 #include <caf/error.hpp>
+#include <caf/fwd.hpp>
 #include <caf/make_message.hpp>
 #include <caf/message.hpp>
-#include <caf/fwd.hpp>
 
 namespace herald {
 

@@ -3,9 +3,9 @@
 // Atom texts are at most 10 characters (CAF 0.17 limit).
 #pragma once
 
+#include <caf/atom.hpp>
 #include <caf/fwd.hpp>
 #include <caf/type_id.hpp>
-#include <caf/atom.hpp>
 
 // CAF's core already defines get_atom, put_atom, delete_atom, ok_atom,
 // publish_atom and connect_atom in namespace caf; we use those and add ours.

@@ -14,11 +14,11 @@
 namespace herald {
 
 using node_actor = caf::typed_actor<
-  /// Answers the node's status.
-  caf::replies_to<atom::status>::with<node_status>,
-  /// Answers the user service of this node; `unavailable` without that role.
-  caf::replies_to<atom::get, atom::user>::with<user_actor>,
-  /// Answers the token service of this node; `unavailable` without that role.
-  caf::replies_to<atom::get, atom::token>::with<token_actor>>;
+    /// Answers the node's status.
+    caf::replies_to<atom::status>::with<node_status>,
+    /// Answers the user service of this node; `unavailable` without that role.
+    caf::replies_to<atom::get, atom::user>::with<user_actor>,
+    /// Answers the token service of this node; `unavailable` without that role.
+    caf::replies_to<atom::get, atom::token>::with<token_actor>>;
 
 } // namespace herald

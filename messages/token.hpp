@@ -20,8 +20,7 @@ struct issued_token {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, issued_token& x) {
-  return f(caf::meta::type_name("herald::issued_token"), x.token,
-           x.expires_at);
+  return f(caf::meta::type_name("herald::issued_token"), x.token, x.expires_at);
 }
 
 /// The validated claims of a token. Never carries secrets.

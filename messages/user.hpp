@@ -88,8 +88,7 @@ struct account {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, account& x) {
-  return f(caf::meta::type_name("herald::account"), x.profile,
-           x.password_hash);
+  return f(caf::meta::type_name("herald::account"), x.profile, x.password_hash);
 }
 
 /// Input of account creation in storage: already validated and hashed.
@@ -102,8 +101,8 @@ struct new_account {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, new_account& x) {
-  return f(caf::meta::type_name("herald::new_account"), x.name, x.email,
-           x.role, x.password_hash);
+  return f(caf::meta::type_name("herald::new_account"), x.name, x.email, x.role,
+           x.password_hash);
 }
 
 /// A partial update of a stored account, applied in one transaction.
