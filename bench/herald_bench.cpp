@@ -1,0 +1,416 @@
+// herald-bench: throughput and latency of herald's actors, each against a
+// raw baseline measured in the same run, printed as a ratio.
+//
+//   herald-bench validate [seconds]   token actor vs raw HMAC-SHA256 verify
+//   herald-bench login [seconds]      logins vs raw argon2id on as many
+//                                     threads as hasher workers, plus token
+//                                     validation latency during the logins
+//   herald-bench remote [seconds]     remote validate round trips vs a raw
+//                                     CAF remote echo (server: a child
+//                                     process of this binary)
+//
+// Storage is the in-memory fake so that only herald's own work is measured.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <argon2.h>
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/stateful_actor.hpp>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <spdlog/spdlog.h>
+
+#include "actors/hasher.hpp"
+#include "actors/jwt.hpp"
+#include "actors/token.hpp"
+#include "actors/user.hpp"
+#include "messages/error.hpp"
+#include "messages/type_ids.hpp"
+#include "tests/support/fake_storage.hpp"
+
+using namespace herald;
+using clock_type = std::chrono::steady_clock;
+using std::chrono::duration;
+
+namespace {
+
+struct bench_config : caf::actor_system_config {
+  bench_config() {
+    load<caf::io::middleman>();
+    herald::add_message_types(*this);
+    set("middleman.app-identifiers", std::vector<std::string>{"herald"});
+  }
+};
+
+const char* bench_secret = "YmVuY2htYXJrLWtleS1iZW5jaG1hcmsta2V5LWJlbmNobWFyaw";
+
+token_settings make_token_settings() {
+  token_settings ts;
+  ts.keys = *jwt::parse_key_ring({std::string{"bench:"} + bench_secret});
+  ts.policy.issuer = "herald";
+  ts.policy.audience = "herald";
+  ts.version_cache_ttl = std::chrono::seconds(3600);
+  return ts;
+}
+
+double seconds_since(clock_type::time_point start) {
+  return duration<double>(clock_type::now() - start).count();
+}
+
+void report(const char* what, double herald_value, double raw_value,
+            const char* unit) {
+  std::printf("%-44s herald %12.1f %s   raw %12.1f %s   ratio %.3f\n", what,
+              herald_value, unit, raw_value, unit,
+              raw_value > 0 ? herald_value / raw_value : 0.0);
+}
+
+double percentile(std::vector<double> xs, double p) {
+  if (xs.empty())
+    return 0;
+  std::sort(xs.begin(), xs.end());
+  auto idx = static_cast<size_t>(p * static_cast<double>(xs.size() - 1));
+  return xs[idx];
+}
+
+/// Sends `window` requests at a time until `seconds` passed; answers the
+/// completed requests per second. Fails loudly on any error reply.
+template <class Handle, class Reply, class... Ts>
+double pipelined(caf::actor_system& sys, const Handle& dest, double seconds,
+                 size_t window, Ts... xs) {
+  caf::scoped_actor self{sys};
+  size_t done = 0;
+  auto start = clock_type::now();
+  while (seconds_since(start) < seconds) {
+    for (size_t i = 0; i < window; ++i)
+      self->request(dest, caf::infinite, xs...)
+        .receive([](Reply&) {},
+                 [](caf::error& err) {
+                   std::cerr << "error reply: " << render(err) << "\n";
+                   std::exit(1);
+                 });
+    done += window;
+  }
+  return static_cast<double>(done) / seconds_since(start);
+}
+
+/// Keeps `window` requests in flight from an event-based driver actor (a
+/// blocking receiver would cap the rate at its own wake-up cost) until
+/// `seconds` passed; answers completed requests per second.
+template <class Handle, class Reply, class... Ts>
+double in_flight(caf::actor_system& sys, const Handle& dest, double seconds,
+                 size_t window, Ts... xs) {
+  struct state {
+    size_t done = 0;
+    size_t outstanding = 0;
+    clock_type::time_point start;
+    caf::response_promise rp;
+  };
+  auto driver = sys.spawn([=](caf::stateful_actor<state>* self) {
+    auto fire = std::make_shared<std::function<void()>>();
+    *fire = [self, dest, seconds, xs..., fire] {
+      ++self->state.outstanding;
+      self->request(dest, caf::infinite, xs...)
+        .then(
+          [self, seconds, fire](Reply&) {
+            auto& st = self->state;
+            --st.outstanding;
+            ++st.done;
+            if (seconds_since(st.start) < seconds)
+              (*fire)();
+            else if (st.outstanding == 0)
+              st.rp.deliver(static_cast<double>(st.done)
+                            / seconds_since(st.start));
+          },
+          [](caf::error& err) {
+            std::cerr << "error reply: " << render(err) << "\n";
+            std::exit(1);
+          });
+    };
+    return caf::behavior{[self, window, fire](caf::ok_atom) {
+      self->state.rp = self->make_response_promise();
+      self->state.start = clock_type::now();
+      for (size_t i = 0; i < window; ++i)
+        (*fire)();
+      return self->state.rp;
+    }};
+  });
+  caf::scoped_actor self{sys};
+  double rate = 0;
+  self->request(driver, caf::infinite, caf::ok_atom_v)
+    .receive([&](double r) { rate = r; }, [](caf::error&) { std::exit(1); });
+  caf::anon_send_exit(driver, caf::exit_reason::user_shutdown);
+  return rate;
+}
+
+user bench_user() {
+  user u;
+  u.id = 1;
+  u.name = "bench";
+  u.email = "bench@example.org";
+  u.role = role_user;
+  return u;
+}
+
+/// Raw baseline: HMAC-SHA256 over header.payload and a constant-time compare
+/// with the decoded signature, as a loop on one thread.
+double raw_hmac_rate(const std::string& token, double seconds) {
+  std::string secret;
+  jwt::base64url_decode(bench_secret, secret);
+  auto dot = token.rfind('.');
+  std::string signed_part = token.substr(0, dot);
+  std::string sig;
+  jwt::base64url_decode(token.substr(dot + 1), sig);
+  size_t done = 0;
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  auto start = clock_type::now();
+  while (seconds_since(start) < seconds) {
+    for (int i = 0; i < 1000; ++i) {
+      HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+           reinterpret_cast<const unsigned char*>(signed_part.data()),
+           signed_part.size(), mac, &len);
+      if (len != sig.size() || CRYPTO_memcmp(mac, sig.data(), len) != 0)
+        std::exit(1);
+    }
+    done += 1000;
+  }
+  return static_cast<double>(done) / seconds_since(start);
+}
+
+int bench_validate(double seconds) {
+  bench_config cfg;
+  caf::actor_system sys{cfg};
+  auto store = std::make_shared<test::fake_store>();
+  store->accounts[1] = account{bench_user(), "x"};
+  auto storage = sys.spawn(test::fake_storage, store);
+  auto tokens = sys.spawn(token, make_token_settings(), storage);
+  caf::scoped_actor self{sys};
+  std::string tok;
+  self->request(tokens, caf::infinite, atom::issue_v, bench_user())
+    .receive([&](issued_token& t) { tok = t.token; },
+             [](caf::error&) { std::exit(1); });
+  auto raw = raw_hmac_rate(tok, seconds);
+  auto actor = in_flight<token_actor, claims>(sys, tokens, seconds, 100,
+                                              atom::validate_v, tok);
+  report("token validation (100 in flight)", actor, raw, "req/s");
+  auto one = pipelined<token_actor, claims>(sys, tokens, seconds, 1,
+                                            atom::validate_v, tok);
+  report("token validation (one at a time)", one, raw, "req/s");
+  caf::anon_send_exit(tokens, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(storage, caf::exit_reason::user_shutdown);
+  return 0;
+}
+
+/// Raw baseline: argon2id hashes on `threads` threads with the same
+/// parameters, as many as fit in `seconds`.
+double raw_argon2_rate(const argon2_params& p, size_t threads,
+                       double seconds) {
+  std::atomic<size_t> done{0};
+  auto start = clock_type::now();
+  std::vector<std::thread> workers;
+  for (size_t t = 0; t < threads; ++t)
+    workers.emplace_back([&] {
+      const char pwd[] = "correct horse battery staple";
+      unsigned char salt[16] = {1, 2, 3};
+      unsigned char out[32];
+      while (seconds_since(start) < seconds) {
+        argon2id_hash_raw(p.iterations, p.memory_kib, p.parallelism, pwd,
+                          sizeof(pwd) - 1, salt, sizeof(salt), out,
+                          sizeof(out));
+        ++done;
+      }
+    });
+  for (auto& w : workers)
+    w.join();
+  return static_cast<double>(done.load()) / seconds_since(start);
+}
+
+int bench_login(double seconds) {
+  argon2_params params; // OWASP minimum, as a production node
+  size_t workers = std::max(2u, std::thread::hardware_concurrency());
+  bench_config cfg;
+  caf::actor_system sys{cfg};
+  auto store = std::make_shared<test::fake_store>();
+  user_settings us;
+  us.dummy_hash = *hash_password("dummy password for the bench", params);
+  auto storage = sys.spawn(test::fake_storage, store);
+  auto hasher = spawn_hasher(sys, workers, params);
+  auto tokens = sys.spawn(token, make_token_settings(), storage);
+  auto users = sys.spawn(user_service, us, storage, hasher, tokens);
+  caf::scoped_actor self{sys};
+  const std::string pw = "correct horse battery staple";
+  self->request(users, caf::infinite, atom::create_v,
+                new_user{"bench", "bench@example.org", pw, role_user})
+    .receive([](user&) {}, [](caf::error& e) {
+      std::cerr << render(e) << "\n";
+      std::exit(1);
+    });
+  std::string tok;
+  self->request(tokens, caf::infinite, atom::issue_v, bench_user())
+    .receive([&](issued_token& t) { tok = t.token; },
+             [](caf::error&) { std::exit(1); });
+  auto raw = raw_argon2_rate(params, workers, seconds);
+  // Validation latency measured on another thread while logins run.
+  std::atomic<bool> logins_running{true};
+  std::vector<double> latencies_us;
+  std::thread prober([&] {
+    caf::scoped_actor probe{sys};
+    while (logins_running) {
+      auto t0 = clock_type::now();
+      probe->request(tokens, caf::infinite, atom::validate_v, tok)
+        .receive([](claims&) {}, [](caf::error&) { std::exit(1); });
+      latencies_us.push_back(
+        duration<double, std::micro>(clock_type::now() - t0).count());
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  });
+  auto rate = in_flight<user_actor, user>(sys, users, seconds, 4 * workers,
+                                          atom::authenticate_v,
+                                          std::string{"bench@example.org"},
+                                          pw);
+  logins_running = false;
+  prober.join();
+  char label[64];
+  std::snprintf(label, sizeof(label), "login (argon2id m=%u t=%u p=%u, %zu w)",
+                params.memory_kib, params.iterations, params.parallelism,
+                workers);
+  report(label, rate, raw, "/s");
+  std::printf("%-44s p50 %.0f us   p99 %.0f us   max %.0f us   (%zu probes)\n",
+              "token validation latency during logins",
+              percentile(latencies_us, 0.5), percentile(latencies_us, 0.99),
+              percentile(latencies_us, 1.0), latencies_us.size());
+  for (auto h : {caf::actor_cast<caf::actor>(users),
+                 caf::actor_cast<caf::actor>(tokens),
+                 caf::actor_cast<caf::actor>(hasher),
+                 caf::actor_cast<caf::actor>(storage)})
+    caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
+  return 0;
+}
+
+// -- remote --------------------------------------------------------------------
+
+using echo_actor = caf::typed_actor<
+  caf::replies_to<std::string>::with<std::string>>;
+
+echo_actor::behavior_type echo() {
+  return {[](std::string& x) { return std::move(x); }};
+}
+
+int serve(uint16_t echo_port, uint16_t token_port) {
+  bench_config cfg;
+  caf::actor_system sys{cfg};
+  auto store = std::make_shared<test::fake_store>();
+  store->accounts[1] = account{bench_user(), "x"};
+  auto storage = sys.spawn(test::fake_storage, store);
+  auto tokens = sys.spawn(token, make_token_settings(), storage);
+  auto e = sys.spawn(echo);
+  if (!sys.middleman().publish(e, echo_port, "127.0.0.1", true)
+      || !sys.middleman().publish(tokens, token_port, "127.0.0.1", true))
+    return 1;
+  std::cout << "ready" << std::endl;
+  // Serves until stdin closes (the parent ends).
+  std::string line;
+  std::getline(std::cin, line);
+  caf::anon_send_exit(tokens, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(storage, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(e, caf::exit_reason::user_shutdown);
+  return 0;
+}
+
+int bench_remote(const char* self_path, double seconds) {
+  uint16_t echo_port = 47901, token_port = 47902;
+  int to_child[2], from_child[2];
+  if (pipe(to_child) != 0 || pipe(from_child) != 0)
+    return 1;
+  auto pid = fork();
+  if (pid == 0) {
+    dup2(to_child[0], 0);
+    dup2(from_child[1], 1);
+    close(to_child[1]);
+    close(from_child[0]);
+    execl(self_path, self_path, "serve", std::to_string(echo_port).c_str(),
+          std::to_string(token_port).c_str(), nullptr);
+    std::_Exit(127);
+  }
+  close(to_child[0]);
+  close(from_child[1]);
+  char buf[16] = {0};
+  if (read(from_child[0], buf, 6) != 6) {
+    std::cerr << "bench server did not start\n";
+    return 1;
+  }
+  int rc = 0;
+  {
+    bench_config cfg;
+    caf::actor_system sys{cfg};
+    auto e = sys.middleman().remote_actor<echo_actor>("127.0.0.1", echo_port);
+    auto t = sys.middleman().remote_actor<token_actor>("127.0.0.1",
+                                                       token_port);
+    if (!e || !t) {
+      std::cerr << "cannot connect to the bench server\n";
+      rc = 1;
+    } else {
+      caf::scoped_actor self{sys};
+      std::string tok;
+      self->request(*t, caf::infinite, atom::issue_v, bench_user())
+        .receive([&](issued_token& x) { tok = x.token; },
+                 [](caf::error&) { std::exit(1); });
+      // Same payload size both ways: the echo carries the token too.
+      auto raw = pipelined<echo_actor, std::string>(sys, *e, seconds, 1, tok);
+      auto ours = pipelined<token_actor, claims>(sys, *t, seconds, 1,
+                                                 atom::validate_v, tok);
+      report("remote validate round trips (one at a time)", ours, raw,
+             "rt/s");
+      auto raw_w = in_flight<echo_actor, std::string>(sys, *e, seconds, 50,
+                                                      tok);
+      auto ours_w = in_flight<token_actor, claims>(sys, *t, seconds, 50,
+                                                   atom::validate_v, tok);
+      report("remote validate (50 in flight)", ours_w, raw_w, "req/s");
+    }
+  }
+  close(to_child[1]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return rc;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  spdlog::set_level(spdlog::level::warn);
+  std::string mode = argc > 1 ? argv[1] : "all";
+  if (mode == "serve" && argc == 4)
+    return serve(static_cast<uint16_t>(std::atoi(argv[2])),
+                 static_cast<uint16_t>(std::atoi(argv[3])));
+  double seconds = argc > 2 ? std::atof(argv[2]) : 3.0;
+  if (seconds <= 0 || seconds > 60) {
+    std::cerr << "seconds must be in (0, 60]\n";
+    return 2;
+  }
+  if (mode == "validate")
+    return bench_validate(seconds);
+  if (mode == "login")
+    return bench_login(seconds);
+  if (mode == "remote")
+    return bench_remote(argv[0], seconds);
+  if (mode == "all")
+    return bench_validate(seconds) || bench_login(seconds)
+           || bench_remote(argv[0], seconds);
+  std::cerr << "usage: herald-bench validate|login|remote|all [seconds]\n";
+  return 2;
+}

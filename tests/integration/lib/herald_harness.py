@@ -1,0 +1,166 @@
+"""Helpers for herald's integration tests: throwaway databases on the test
+MariaDB, herald-node processes, heraldctl calls. Every wait is bounded."""
+
+import base64
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+NODE = os.environ.get("HERALD_NODE", "build/herald-node")
+CTL = os.environ.get("HERALDCTL", "build/heraldctl")
+SOURCE = os.environ.get("HERALD_SOURCE_DIR", ".")
+MYSQL_PORT = int(os.environ.get("HERALD_TEST_MYSQL_PORT", "3317"))
+MYSQL_PASSWORD = os.environ.get("HERALD_MYSQL_PASSWORD", "herald-dev-password")
+RUN_DIR = os.environ.get("HERALD_TEST_RUN_DIR", "/tmp/herald-test")
+DEV_SECRET = "ZGV2ZWxvcG1lbnQtb25seS1rZXktZG8tbm90LXVzZS1pbi1wcm9kdWN0aW9u"
+
+failures = []
+
+
+def check(cond, what):
+    """Records a failed expectation and goes on; finish() reports."""
+    if cond:
+        print("ok   " + what, flush=True)
+    else:
+        print("FAIL " + what, flush=True)
+        failures.append(what)
+    return cond
+
+
+def finish():
+    if failures:
+        print("\n%d expectation(s) failed:" % len(failures))
+        for f in failures:
+            print("  - " + f)
+        sys.exit(1)
+    print("\nall expectations met")
+    sys.exit(0)
+
+
+def b64url_decode(text):
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def sql(statement, database=None):
+    """Runs SQL as the herald user with the mariadb client; returns rows."""
+    cmd = ["mariadb", "-h", "127.0.0.1", "-P", str(MYSQL_PORT), "-u", "herald",
+           "--batch", "--skip-column-names", "-e", statement]
+    if database:
+        cmd.insert(1, "--database=" + database)
+    env = dict(os.environ, MYSQL_PWD=MYSQL_PASSWORD)
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True,
+                         timeout=30)
+    if out.returncode != 0:
+        raise RuntimeError("SQL failed: %s: %s" % (statement, out.stderr))
+    return [line.split("\t") for line in out.stdout.splitlines()]
+
+
+class Database:
+    """A throwaway database herald_test_<random>, dropped on exit."""
+
+    def __init__(self):
+        self.name = "herald_test_" + secrets.token_hex(4)
+
+    def __enter__(self):
+        sql("CREATE DATABASE `%s` CHARACTER SET utf8mb4" % self.name)
+        return self
+
+    def __exit__(self, *exc):
+        sql("DROP DATABASE IF EXISTS `%s`" % self.name)
+
+
+class Node:
+    """A herald-node process on its own cluster port."""
+
+    def __init__(self, database, port=None, extra=(), env=None, dev=True):
+        self.port = port or free_port()
+        self.args = [NODE, "--config-file=%s/config/herald.ini" % SOURCE,
+                     "--cluster.port=%d" % self.port,
+                     "--mysql.port=%d" % MYSQL_PORT,
+                     "--mysql.database=%s" % database,
+                     "--herald.node-name=test-%d" % self.port]
+        if dev:
+            self.args.append("--herald.dev-mode=true")
+        self.args += list(extra)
+        self.env = dict(os.environ, HERALD_MYSQL_PASSWORD=MYSQL_PASSWORD)
+        self.env.update(env or {})
+        self.proc = None
+        self.output = ""
+
+    def start(self, wait=True):
+        self.proc = subprocess.Popen(self.args, env=self.env,
+                                     stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout=60):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                self.output += self.proc.stdout.read()
+                raise RuntimeError("node exited early:\n" + self.output)
+            rc = ctl(self, "status", check_rc=None, timeout=10)
+            if rc.returncode == 0:
+                return
+            time.sleep(0.3)
+        raise RuntimeError("node not ready within %ds" % timeout)
+
+    def run_to_exit(self, timeout=60):
+        """Starts the node expecting it to refuse; answers (rc, output)."""
+        out = subprocess.run(self.args, env=self.env, capture_output=True,
+                             text=True, timeout=timeout)
+        return out.returncode, out.stdout + out.stderr
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(sig)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+            raise RuntimeError("node did not stop within %ds" % timeout)
+        self.output += self.proc.stdout.read()
+        return self.proc.returncode
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        try:
+            self.stop()
+        except RuntimeError:
+            pass
+
+
+def ctl(node, *args, stdin=None, check_rc=0, timeout=60, as_json=False):
+    """Runs heraldctl against a node; checks its exit code unless None."""
+    cmd = [CTL, "--node", "127.0.0.1:%d" % node.port]
+    if as_json:
+        cmd.append("--json")
+    cmd += list(args)
+    out = subprocess.run(cmd, input=stdin, capture_output=True, text=True,
+                         timeout=timeout)
+    if check_rc is not None and out.returncode != check_rc:
+        raise RuntimeError("heraldctl %s: exit %d, want %d\nstdout: %s\nstderr: %s"
+                           % (" ".join(args), out.returncode, check_rc,
+                              out.stdout, out.stderr))
+    return out
+
+
+def ctl_json(node, *args, stdin=None):
+    return json.loads(ctl(node, *args, stdin=stdin, as_json=True).stdout)
