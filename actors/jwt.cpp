@@ -1,0 +1,514 @@
+#include "actors/jwt.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <set>
+
+#include <nlohmann/json.hpp>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include "messages/error.hpp"
+
+namespace herald::jwt {
+
+namespace {
+
+using json = nlohmann::json;
+
+constexpr size_t mac_size = 32;
+
+constexpr size_t max_kid_size = 64;
+
+constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                            "abcdefghijklmnopqrstuvwxyz"
+                            "0123456789-_";
+
+// -- helpers ------------------------------------------------------------------
+
+caf::error reject(std::string why) {
+  return caf::make_error(ec::unauthenticated, std::move(why));
+}
+
+caf::error bad_config(std::string why) {
+  return caf::make_error(ec::invalid_argument, std::move(why));
+}
+
+/// Makes attacker-chosen text safe to put into an error message: printable
+/// ASCII only, at most 32 characters.
+std::string printable(std::string_view text) {
+  std::string out = "'";
+  for (size_t i = 0; i < text.size() && i < 32; ++i) {
+    auto c = text[i];
+    out += (c >= 0x20 && c < 0x7f) ? c : '?';
+  }
+  if (text.size() > 32)
+    out += "...";
+  out += "'";
+  return out;
+}
+
+int sextet(char c) {
+  if (c >= 'A' && c <= 'Z')
+    return c - 'A';
+  if (c >= 'a' && c <= 'z')
+    return c - 'a' + 26;
+  if (c >= '0' && c <= '9')
+    return c - '0' + 52;
+  if (c == '-')
+    return 62;
+  if (c == '_')
+    return 63;
+  return -1;
+}
+
+/// Checks one key: a kid of 1..64 characters [A-Za-z0-9._-] and a secret
+/// of at least 256 bits.
+caf::error check_key(const key& k) {
+  auto bad_char = [](char c) { return sextet(c) < 0 && c != '.'; };
+  if (k.id.empty() || k.id.size() > max_kid_size
+      || std::any_of(k.id.begin(), k.id.end(), bad_char))
+    return bad_config("token key id " + printable(k.id)
+                      + " must be 1 to 64 characters of A-Z a-z 0-9 . _ -");
+  if (k.secret.size() < min_secret_size)
+    return bad_config("secret of token key '" + k.id + "' has "
+                      + std::to_string(k.secret.size())
+                      + " bytes, at least 32 (256 bits) are required");
+  return caf::none;
+}
+
+/// Parses a JSON object strictly: no exceptions, and no object (at any
+/// depth) may name a member twice, since JSON parsers disagree on which
+/// duplicate wins (RFC 7515 section 5.2).
+bool parse_object(std::string_view text, json& out) {
+  std::vector<std::set<std::string>> seen;
+  bool duplicate = false;
+  auto cb = [&](int, json::parse_event_t event, json& parsed) {
+    switch (event) {
+    case json::parse_event_t::object_start:
+      seen.emplace_back();
+      break;
+    case json::parse_event_t::object_end:
+      if (!seen.empty())
+        seen.pop_back();
+      break;
+    case json::parse_event_t::key:
+      if (!seen.empty() && parsed.is_string()
+          && !seen.back().insert(parsed.get<std::string>()).second)
+        duplicate = true;
+      break;
+    default:
+      break;
+    }
+    return true;
+  };
+  out = json::parse(text.begin(), text.end(), cb, false);
+  return !out.is_discarded() && out.is_object() && !duplicate;
+}
+
+bool hmac_sha256(std::string_view secret, std::string_view data,
+                 unsigned char (&out)[mac_size]) {
+  unsigned int len = 0;
+  auto res = HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+                  reinterpret_cast<const unsigned char*>(data.data()),
+                  data.size(), out, &len);
+  return res != nullptr && len == mac_size;
+}
+
+/// Reads a NumericDate: a JSON number, fractions rounded down.
+bool numeric_date(const json& v, int64_t& out) {
+  if (v.is_number_unsigned()) {
+    auto x = v.get<uint64_t>();
+    if (x > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+      return false;
+    out = static_cast<int64_t>(x);
+    return true;
+  }
+  if (v.is_number_integer()) {
+    out = v.get<int64_t>();
+    return true;
+  }
+  if (v.is_number_float()) {
+    auto x = std::floor(v.get<double>());
+    if (!std::isfinite(x) || x < -9.2e18 || x > 9.2e18)
+      return false;
+    out = static_cast<int64_t>(x);
+    return true;
+  }
+  return false;
+}
+
+/// Reads a canonical decimal user id: digits only, no leading zero, > 0.
+bool user_id(const json& v, uint64_t& out) {
+  if (!v.is_string())
+    return false;
+  auto& s = v.get_ref<const std::string&>();
+  if (s.empty() || s.size() > 20 || s[0] == '0')
+    return false;
+  uint64_t x = 0;
+  for (auto c : s) {
+    if (c < '0' || c > '9')
+      return false;
+    auto digit = static_cast<uint64_t>(c - '0');
+    if (x > (std::numeric_limits<uint64_t>::max() - digit) / 10)
+      return false;
+    x = x * 10 + digit;
+  }
+  out = x;
+  return true;
+}
+
+/// The parts of a compact JWS after the header checks that every key
+/// selection shares.
+struct parsed_token {
+  std::string_view signing_input;
+  std::string_view payload_b64;
+  std::string_view signature_b64;
+  /// Empty if the header has no kid.
+  std::string kid;
+};
+
+caf::expected<parsed_token> parse(std::string_view token, size_t max_size) {
+  if (token.size() > max_size)
+    return reject("token is too large (" + std::to_string(token.size())
+                  + " bytes, at most " + std::to_string(max_size) + ")");
+  if (token.empty())
+    return reject("token is empty");
+  auto first = token.find('.');
+  auto second
+      = first == std::string_view::npos ? first : token.find('.', first + 1);
+  if (second == std::string_view::npos
+      || token.find('.', second + 1) != std::string_view::npos) {
+    auto dots = std::count(token.begin(), token.end(), '.');
+    return reject("token is malformed: expected three segments, found "
+                  + std::to_string(dots + 1));
+  }
+  parsed_token result;
+  result.signing_input = token.substr(0, second);
+  result.payload_b64 = token.substr(first + 1, second - first - 1);
+  result.signature_b64 = token.substr(second + 1);
+  std::string header_text;
+  if (!base64url_decode(token.substr(0, first), header_text))
+    return reject("token is malformed: header is not base64url");
+  json header;
+  if (!parse_object(header_text, header))
+    return reject("token is malformed: header is not a JSON object with "
+                  "unique members");
+  auto alg = header.find("alg");
+  if (alg == header.end())
+    return reject("token header has no alg");
+  if (!alg->is_string())
+    return reject("token header alg is not a string");
+  if (alg->get_ref<const std::string&>() != "HS256")
+    return reject("unsupported alg " + printable(alg->get<std::string>())
+                  + ", only HS256 is accepted");
+  if (auto typ = header.find("typ");
+      typ != header.end() && (!typ->is_string() || *typ != "JWT"))
+    return reject("unsupported typ, only JWT is accepted");
+  if (header.contains("crit"))
+    return reject("token header has crit extensions, none are supported");
+  if (auto kid = header.find("kid"); kid != header.end()) {
+    if (!kid->is_string())
+      return reject("token header kid is not a string");
+    result.kid = kid->get<std::string>();
+  }
+  return result;
+}
+
+caf::expected<verified> check_mac(const parsed_token& t, const key& k) {
+  std::string received;
+  if (!base64url_decode(t.signature_b64, received))
+    return reject("token is malformed: signature is not base64url");
+  unsigned char expected[mac_size];
+  if (!hmac_sha256(k.secret, t.signing_input, expected))
+    return caf::make_error(ec::internal, std::string{"HMAC-SHA256 failed"});
+  // The length is public (always 32 for HS256); the bytes are compared in
+  // constant time so a forger learns nothing from the timing.
+  if (received.size() != mac_size
+      || CRYPTO_memcmp(received.data(), expected, mac_size) != 0)
+    return reject("token signature does not verify");
+  verified result;
+  if (!base64url_decode(t.payload_b64, result.payload))
+    return reject("token is malformed: payload is not base64url");
+  result.key_id = t.kid;
+  return result;
+}
+
+} // namespace
+
+// -- base64url ----------------------------------------------------------------
+
+std::string base64url_encode(std::string_view bytes) {
+  std::string out;
+  out.reserve((bytes.size() * 4 + 2) / 3);
+  uint32_t acc = 0;
+  int bits = 0;
+  for (auto c : bytes) {
+    acc = (acc << 8) | static_cast<unsigned char>(c);
+    bits += 8;
+    while (bits >= 6) {
+      bits -= 6;
+      out += alphabet[(acc >> bits) & 0x3f];
+    }
+    acc &= (1u << bits) - 1;
+  }
+  if (bits > 0)
+    out += alphabet[(acc << (6 - bits)) & 0x3f];
+  return out;
+}
+
+bool base64url_decode(std::string_view text, std::string& out) {
+  out.clear();
+  if (text.size() % 4 == 1)
+    return false;
+  out.reserve(text.size() * 3 / 4);
+  uint32_t acc = 0;
+  int bits = 0;
+  for (auto c : text) {
+    auto v = sextet(c);
+    if (v < 0)
+      return false;
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((acc >> bits) & 0xff);
+    }
+    acc &= (1u << bits) - 1;
+  }
+  // Leftover bits must be zero: otherwise two texts decode to the same bytes.
+  return acc == 0;
+}
+
+// -- keys ---------------------------------------------------------------------
+
+const key* key_ring::find(std::string_view id) const {
+  for (auto& k : keys)
+    if (k.id == id)
+      return &k;
+  return nullptr;
+}
+
+caf::expected<key> parse_key(std::string_view spec) {
+  auto colon = spec.find(':');
+  if (colon == std::string_view::npos)
+    return bad_config("token key must be given as 'kid:base64url-secret'");
+  key result;
+  result.id = std::string{spec.substr(0, colon)};
+  if (!base64url_decode(spec.substr(colon + 1), result.secret))
+    return bad_config("secret of token key " + printable(result.id)
+                      + " is not unpadded base64url");
+  if (auto err = check_key(result))
+    return err;
+  return result;
+}
+
+caf::error check(const key_ring& ring) {
+  if (ring.keys.empty())
+    return bad_config("no token keys configured");
+  std::set<std::string> ids;
+  for (auto& k : ring.keys) {
+    if (auto err = check_key(k))
+      return err;
+    if (!ids.insert(k.id).second)
+      return bad_config("token key id '" + k.id + "' appears twice");
+  }
+  return caf::none;
+}
+
+caf::expected<key_ring> parse_key_ring(const std::vector<std::string>& specs) {
+  key_ring ring;
+  for (auto& spec : specs) {
+    auto k = parse_key(spec);
+    if (!k)
+      return std::move(k.error());
+    ring.keys.push_back(std::move(*k));
+  }
+  if (auto err = check(ring))
+    return err;
+  return ring;
+}
+
+// -- policy -------------------------------------------------------------------
+
+caf::error check(const policy& p) {
+  if (p.issuer.empty())
+    return bad_config("token issuer must not be empty");
+  if (p.audience.empty())
+    return bad_config("token audience must not be empty");
+  if (p.ttl.count() <= 0 || p.ttl > std::chrono::hours{24})
+    return bad_config("token ttl must be between 1s and 24h");
+  if (p.leeway.count() < 0 || p.leeway > max_leeway)
+    return bad_config("token leeway must be between 0s and 60s");
+  if (p.max_size < 256 || p.max_size > 65536)
+    return bad_config("token max size must be between 256 and 65536 bytes");
+  return caf::none;
+}
+
+// -- signing and verification -------------------------------------------------
+
+std::string sign(std::string_view header_json, std::string_view payload_json,
+                 const key& k) {
+  if (k.secret.size() < min_secret_size)
+    return {};
+  auto input
+      = base64url_encode(header_json) + "." + base64url_encode(payload_json);
+  unsigned char mac[mac_size];
+  if (!hmac_sha256(k.secret, input, mac))
+    return {};
+  auto sig = base64url_encode(
+      std::string_view{reinterpret_cast<const char*>(mac), mac_size});
+  return input + "." + sig;
+}
+
+caf::expected<verified> verify_signature(std::string_view token,
+                                         const key_ring& ring,
+                                         size_t max_size) {
+  auto t = parse(token, max_size);
+  if (!t)
+    return std::move(t.error());
+  if (t->kid.empty())
+    return reject("token header has no kid");
+  auto k = ring.find(t->kid);
+  if (k == nullptr)
+    return reject("unknown key id " + printable(t->kid));
+  return check_mac(*t, *k);
+}
+
+caf::expected<verified> verify_signature(std::string_view token, const key& k,
+                                         size_t max_size) {
+  if (k.secret.size() < min_secret_size)
+    return bad_config("verification key is shorter than 32 bytes");
+  auto t = parse(token, max_size);
+  if (!t)
+    return std::move(t.error());
+  if (!t->kid.empty() && t->kid != k.id)
+    return reject("unknown key id " + printable(t->kid));
+  return check_mac(*t, k);
+}
+
+caf::expected<claims> check_claims(std::string_view payload_json,
+                                   const policy& p, int64_t now) {
+  json body;
+  if (!parse_object(payload_json, body))
+    return reject("token is malformed: payload is not a JSON object with "
+                  "unique members");
+  auto leeway = static_cast<int64_t>(p.leeway.count());
+  claims result;
+  // -- time ---
+  auto exp = body.find("exp");
+  if (exp == body.end())
+    return reject("token has no exp");
+  if (!numeric_date(*exp, result.expires_at))
+    return reject("token exp is not a number");
+  if (result.expires_at <= now - leeway)
+    return caf::make_error(ec::expired, std::string{"token has expired"});
+  if (auto nbf = body.find("nbf"); nbf != body.end()) {
+    if (!numeric_date(*nbf, result.not_before))
+      return reject("token nbf is not a number");
+    if (result.not_before > now + leeway)
+      return reject("token is not valid yet (nbf)");
+  }
+  // -- who issued it, for whom ---
+  auto iss = body.find("iss");
+  if (iss == body.end() || !iss->is_string() || *iss != p.issuer)
+    return reject("token issuer is not " + printable(p.issuer));
+  result.issuer = p.issuer;
+  auto aud = body.find("aud");
+  bool for_us = false;
+  if (aud != body.end() && aud->is_string())
+    for_us = *aud == p.audience;
+  else if (aud != body.end() && aud->is_array())
+    for (auto& x : *aud)
+      for_us = for_us || (x.is_string() && x == p.audience);
+  if (!for_us)
+    return reject("token audience does not include " + printable(p.audience));
+  result.audience = p.audience;
+  auto iat = body.find("iat");
+  if (iat == body.end())
+    return reject("token has no iat");
+  if (!numeric_date(*iat, result.issued_at))
+    return reject("token iat is not a number");
+  if (result.issued_at > now + leeway)
+    return reject("token was issued in the future (iat)");
+  if (body.find("nbf") == body.end())
+    result.not_before = result.issued_at;
+  // -- whom it is about ---
+  auto sub = body.find("sub");
+  if (sub == body.end() || !user_id(*sub, result.subject))
+    return reject("token sub is not a decimal user id");
+  auto ver = body.find("ver");
+  // The parser stores every non-negative integer as unsigned.
+  if (ver == body.end() || !ver->is_number_unsigned()
+      || ver->get<uint64_t>() > std::numeric_limits<uint32_t>::max())
+    return reject("token ver is not a token version (0 to 2^32-1)");
+  result.token_version = ver->get<uint32_t>();
+  auto jti = body.find("jti");
+  // json::empty() is false for every string, so look at the string itself.
+  if (jti == body.end() || !jti->is_string()
+      || jti->get_ref<const std::string&>().empty())
+    return reject("token has no jti");
+  result.jwt_id = jti->get<std::string>();
+  if (auto role = body.find("role"); role != body.end()) {
+    if (!role->is_string())
+      return reject("token role is not a string");
+    result.role = role->get<std::string>();
+  }
+  return result;
+}
+
+caf::expected<claims> validate(std::string_view token, const key_ring& ring,
+                               const policy& p, int64_t now) {
+  auto v = verify_signature(token, ring, p.max_size);
+  if (!v)
+    return std::move(v.error());
+  auto result = check_claims(v->payload, p, now);
+  if (result)
+    result->key_id = std::move(v->key_id);
+  return result;
+}
+
+// -- issuing ------------------------------------------------------------------
+
+std::string random_jti() {
+  unsigned char bytes[16];
+  if (RAND_bytes(bytes, sizeof(bytes)) != 1)
+    return {};
+  return base64url_encode(
+      std::string_view{reinterpret_cast<const char*>(bytes), sizeof(bytes)});
+}
+
+caf::expected<issued_token> issue(const user& u, const key_ring& ring,
+                                  const policy& p, int64_t now,
+                                  const std::string& jti) {
+  if (u.id == 0)
+    return bad_config("cannot issue a token for user id 0");
+  if (ring.keys.empty())
+    return caf::make_error(ec::internal, std::string{"no token signing key"});
+  if (jti.empty())
+    return caf::make_error(ec::internal, std::string{"no token id (jti)"});
+  auto& k = ring.keys.front();
+  auto exp = now + static_cast<int64_t>(p.ttl.count());
+  json header = {{"alg", "HS256"}, {"typ", "JWT"}, {"kid", k.id}};
+  json body = {{"iss", p.issuer},
+               {"aud", p.audience},
+               {"sub", std::to_string(u.id)},
+               {"iat", now},
+               {"nbf", now},
+               {"exp", exp},
+               {"jti", jti},
+               {"ver", u.token_version},
+               {"role", u.role}};
+  // `replace` keeps dump() from throwing on invalid UTF-8 in a role.
+  auto replace = json::error_handler_t::replace;
+  auto token = sign(header.dump(-1, ' ', false, replace),
+                    body.dump(-1, ' ', false, replace), k);
+  if (token.empty())
+    return caf::make_error(ec::internal, std::string{"signing failed"});
+  return issued_token{std::move(token), exp};
+}
+
+} // namespace herald::jwt
