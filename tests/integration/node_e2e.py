@@ -1,5 +1,5 @@
-"""End to end: a real MariaDB, a herald-node, heraldctl as a user would run
-it, PyJWT as an outside judge of the tokens."""
+"""End to end (needs: mysql): a real MariaDB, a herald-node, heraldctl as a
+user would run it, PyJWT as an outside judge of the tokens."""
 
 import json
 import os
