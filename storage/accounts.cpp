@@ -1,0 +1,181 @@
+#include "storage/accounts.hpp"
+
+#include "messages/error.hpp"
+
+namespace herald::storage {
+
+namespace {
+
+using mysql::column;
+
+/// Every read of an account selects these columns in this order.
+constexpr const char* account_columns
+    = "SELECT id, name, email, role, token_version, created_at, updated_at, "
+      "password_hash FROM users ";
+
+const std::vector<column> account_types{
+    column::u64, column::text, column::text, column::text,
+    column::u32, column::i64,  column::i64,  column::text,
+};
+
+account to_account(mysql::row& r) {
+  account x;
+  x.profile.id = std::get<uint64_t>(r[0]);
+  x.profile.name = std::move(std::get<std::string>(r[1]));
+  x.profile.email = std::move(std::get<std::string>(r[2]));
+  x.profile.role = std::move(std::get<std::string>(r[3]));
+  x.profile.token_version = std::get<uint32_t>(r[4]);
+  x.profile.created_at = std::get<int64_t>(r[5]);
+  x.profile.updated_at = std::get<int64_t>(r[6]);
+  x.password_hash = std::move(std::get<std::string>(r[7]));
+  return x;
+}
+
+caf::error missing(uint64_t id) {
+  return caf::make_error(ec::not_found,
+                         "no user with id " + std::to_string(id));
+}
+
+/// The only unique key besides the id is the email.
+caf::error explain(caf::error err) {
+  if (err.category() == caf::atom("herald")
+      && static_cast<ec>(err.code()) == ec::conflict)
+    return caf::make_error(ec::conflict,
+                           std::string{"email is already registered"});
+  return err;
+}
+
+caf::expected<account> select_one(mysql::connection& db,
+                                  const std::string& where,
+                                  const mysql::value& key,
+                                  caf::error if_missing) {
+  auto rows = db.query(account_columns + where, {key}, account_types);
+  if (!rows)
+    return std::move(rows.error());
+  if (rows->empty())
+    return if_missing;
+  return to_account(rows->front());
+}
+
+} // namespace
+
+caf::expected<account> insert_account(mysql::connection& db,
+                                      const new_account& x) {
+  mysql::transaction tx{db};
+  if (auto err = tx.begin())
+    return err;
+  auto res = db.execute("INSERT INTO users (name, email, role, password_hash, "
+                        "created_at, updated_at) VALUES (?, ?, ?, ?, "
+                        "UNIX_TIMESTAMP(), UNIX_TIMESTAMP())",
+                        {x.name, x.email, x.role, x.password_hash});
+  if (!res)
+    return explain(std::move(res.error()));
+  auto acc = select_account(db, res->insert_id);
+  if (!acc)
+    return acc;
+  if (auto err = tx.commit())
+    return err;
+  return acc;
+}
+
+caf::expected<account> select_account(mysql::connection& db, uint64_t id) {
+  return select_one(db, "WHERE id = ?", id, missing(id));
+}
+
+caf::expected<account> select_account_by_email(mysql::connection& db,
+                                               const std::string& email) {
+  return select_one(
+      db, "WHERE email = ?", email,
+      caf::make_error(ec::not_found, std::string{"no user with email"}));
+}
+
+caf::expected<user_page> list_users(mysql::connection& db, uint32_t page,
+                                    uint32_t per_page) {
+  if (page == 0)
+    return caf::make_error(ec::invalid_argument,
+                           std::string{"page numbers start at 1"});
+  user_page result;
+  result.page = page;
+  result.per_page = per_page;
+  mysql::transaction tx{db};
+  if (auto err = tx.begin(true))
+    return err;
+  auto total = count_accounts(db);
+  if (!total)
+    return std::move(total.error());
+  result.total = *total;
+  if (per_page > 0) {
+    uint64_t offset = uint64_t{page - 1} * per_page;
+    auto rows = db.query(std::string{account_columns}
+                             + "ORDER BY id LIMIT ? OFFSET ?",
+                         {uint64_t{per_page}, offset}, account_types);
+    if (!rows)
+      return std::move(rows.error());
+    for (auto& r : *rows)
+      result.items.push_back(to_account(r).profile);
+  }
+  if (auto err = tx.commit())
+    return err;
+  return result;
+}
+
+caf::expected<account> update_account(mysql::connection& db, uint64_t id,
+                                      const account_patch& patch) {
+  mysql::transaction tx{db};
+  if (auto err = tx.begin())
+    return err;
+  auto locked = db.query("SELECT id FROM users WHERE id = ? FOR UPDATE", {id},
+                         {column::u64});
+  if (!locked)
+    return std::move(locked.error());
+  if (locked->empty())
+    return missing(id);
+  // Column names are fixed text; every value goes through a placeholder.
+  std::string sql = "UPDATE users SET ";
+  std::vector<mysql::value> params;
+  auto set = [&](bool wanted, const char* assignment, const std::string& x) {
+    if (wanted) {
+      sql += assignment;
+      params.emplace_back(x);
+    }
+  };
+  set(patch.set_name, "name = ?, ", patch.name);
+  set(patch.set_email, "email = ?, ", patch.email);
+  set(patch.set_password_hash, "password_hash = ?, ", patch.password_hash);
+  set(patch.set_role, "role = ?, ", patch.role);
+  if (patch.bump_token_version)
+    sql += "token_version = token_version + 1, ";
+  sql += "updated_at = UNIX_TIMESTAMP() WHERE id = ?";
+  params.emplace_back(id);
+  if (auto res = db.execute(sql, params); !res)
+    return explain(std::move(res.error()));
+  auto acc = select_account(db, id);
+  if (!acc)
+    return acc;
+  if (auto err = tx.commit())
+    return err;
+  return acc;
+}
+
+caf::error delete_account(mysql::connection& db, uint64_t id) {
+  mysql::transaction tx{db};
+  if (auto err = tx.begin())
+    return err;
+  auto res = db.execute("DELETE FROM users WHERE id = ?", {id});
+  if (!res)
+    return std::move(res.error());
+  if (res->affected_rows == 0)
+    return missing(id);
+  return tx.commit();
+}
+
+caf::expected<uint64_t> count_accounts(mysql::connection& db) {
+  auto rows = db.query("SELECT COUNT(*) FROM users", {}, {column::u64});
+  if (!rows)
+    return std::move(rows.error());
+  if (rows->empty())
+    return caf::make_error(ec::internal, std::string{"COUNT(*) gave no row"});
+  return std::get<uint64_t>(rows->front()[0]);
+}
+
+} // namespace herald::storage

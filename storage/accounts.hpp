@@ -1,0 +1,44 @@
+// The account operations on one MySQL connection, each one unit of work (a
+// transaction where it writes). The storage workers call these; they block.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+#include "messages/user.hpp"
+#include "storage/mysql.hpp"
+
+namespace herald::storage {
+
+/// Inserts an account and answers it as stored (id, timestamps);
+/// `conflict` if the email is taken.
+caf::expected<account> insert_account(mysql::connection& db,
+                                      const new_account& x);
+
+/// Reads an account by id; `not_found` if there is none.
+caf::expected<account> select_account(mysql::connection& db, uint64_t id);
+
+/// Reads an account by email, compared byte for byte; `not_found` if none.
+caf::expected<account> select_account_by_email(mysql::connection& db,
+                                               const std::string& email);
+
+/// Reads page `page` (from 1) of `per_page` users ordered by id, and the
+/// total, from one snapshot. `per_page` 0 answers only the total.
+caf::expected<user_page> list_users(mysql::connection& db, uint32_t page,
+                                    uint32_t per_page);
+
+/// Applies `patch` in one transaction (the row locked first) and answers the
+/// new state; `not_found`, or `conflict` with nothing changed.
+caf::expected<account> update_account(mysql::connection& db, uint64_t id,
+                                      const account_patch& patch);
+
+/// Deletes an account; `not_found` if there is none.
+caf::error delete_account(mysql::connection& db, uint64_t id);
+
+/// Counts all accounts.
+caf::expected<uint64_t> count_accounts(mysql::connection& db);
+
+} // namespace herald::storage

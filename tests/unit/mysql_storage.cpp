@@ -1,0 +1,510 @@
+#define CAF_SUITE mysql_storage
+
+#include "storage/mysql_storage.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/scoped_actor.hpp>
+
+#include <chrono>
+#include <cstdlib>
+#include <random>
+#include <thread>
+
+#include "storage/migrations.hpp"
+#include "storage/mysql.hpp"
+#include "tests/test.hpp"
+
+// Runs against the test MariaDB (ctest fixture `mysql`, port from
+// HERALD_TEST_MYSQL_PORT). Detached workers do not run under the
+// deterministic scheduler, so these tests use a real actor system and a
+// blocking actor that waits for each reply with a timeout.
+
+using namespace herald;
+using namespace herald::storage;
+using herald::test::code_of;
+
+namespace {
+
+constexpr auto reply_timeout = std::chrono::seconds{30};
+
+std::string env_or(const char* name, const char* fallback) {
+  auto value = std::getenv(name);
+  return value != nullptr && *value != '\0' ? value : fallback;
+}
+
+/// The test server, without a database selected.
+mysql_settings server() {
+  mysql_settings cfg;
+  cfg.host = "127.0.0.1";
+  cfg.port = static_cast<uint16_t>(
+      std::stoi(env_or("HERALD_TEST_MYSQL_PORT", "3317")));
+  cfg.user = "herald";
+  cfg.password = env_or("HERALD_MYSQL_PASSWORD", "herald-dev-password");
+  cfg.database.clear();
+  cfg.pool_size = 2;
+  cfg.io_timeout = std::chrono::seconds{10};
+  return cfg;
+}
+
+std::string random_database() {
+  std::random_device rd;
+  std::uniform_int_distribution<uint64_t> dist;
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out = "herald_test_";
+  auto x = dist(rd);
+  for (int i = 0; i < 12; ++i, x >>= 4)
+    out += hex[x & 0xf];
+  return out;
+}
+
+#define REQUIRE_OK(expr)                                                       \
+  do {                                                                         \
+    if (auto&& res_ = (expr); !res_)                                           \
+      CAF_FAIL(#expr " failed: " << render(res_.error()));                     \
+  } while (false)
+
+/// A throwaway database per test, dropped afterwards; an actor system with
+/// herald's types; an admin connection to look at and meddle with the server.
+struct fixture {
+  herald::test::config cfg;
+  caf::actor_system sys{cfg};
+  caf::scoped_actor self{sys};
+  mysql_settings db = server();
+  std::unique_ptr<mysql::connection> admin;
+  storage_actor store;
+
+  fixture() {
+    auto opened = mysql::connection::open(db);
+    if (!opened)
+      CAF_FAIL("test MariaDB not reachable: " << render(opened.error()));
+    admin = std::move(*opened);
+    db.database = random_database();
+    sql("CREATE DATABASE `" + db.database + "` CHARACTER SET utf8mb4");
+  }
+
+  ~fixture() {
+    if (store)
+      self->send_exit(store, caf::exit_reason::user_shutdown);
+    store = storage_actor{};
+    admin->execute("DROP DATABASE IF EXISTS `" + db.database + "`");
+  }
+
+  void sql(const std::string& text, const std::vector<mysql::value>& xs = {}) {
+    REQUIRE_OK(admin->execute(text, xs));
+  }
+
+  /// Answers the first column of the first row of `text` as a number.
+  uint64_t number(const std::string& text) {
+    auto rows = admin->query(text, {}, {mysql::column::u64});
+    if (!rows || rows->empty())
+      CAF_FAIL("no number from " << text);
+    return std::get<uint64_t>(rows->front()[0]);
+  }
+
+  std::string table(const char* name) {
+    return "`" + db.database + "`." + name;
+  }
+
+  void start() {
+    if (auto err = migrate(db))
+      CAF_FAIL("migrate failed: " << render(err));
+    store = spawn_mysql_storage(sys, db);
+  }
+
+  template <class T, class... Ts>
+  caf::expected<T> ask(const storage_actor& dest, Ts&&... xs) {
+    caf::expected<T> result{caf::make_error(ec::internal, "no reply")};
+    self->request(dest, reply_timeout, std::forward<Ts>(xs)...)
+        .receive([&](T& x) { result = std::move(x); },
+                 [&](caf::error& err) { result = std::move(err); });
+    return result;
+  }
+
+  caf::expected<account> create(std::string name, std::string email,
+                                std::string hash = "$argon2id$hash") {
+    new_account x{std::move(name), std::move(email), role_user,
+                  std::move(hash)};
+    return ask<account>(store, atom::create_v, std::move(x));
+  }
+
+  account created(std::string name, std::string email) {
+    auto res = create(std::move(name), std::move(email));
+    REQUIRE_OK(res);
+    return *res;
+  }
+
+  caf::expected<account> get(uint64_t id) {
+    return ask<account>(store, atom::get_v, id);
+  }
+
+  caf::expected<account> by_email(std::string email) {
+    return ask<account>(store, atom::get_v, atom::by_email_v, std::move(email));
+  }
+
+  caf::expected<account> update(uint64_t id, account_patch patch) {
+    return ask<account>(store, atom::update_v, id, std::move(patch));
+  }
+
+  /// Ids of the server connections the pool holds on this test's database.
+  std::vector<uint64_t> pool_connections() {
+    auto rows = admin->query("SELECT ID FROM information_schema.PROCESSLIST "
+                             "WHERE DB = ? ORDER BY ID",
+                             {db.database}, {mysql::column::u64});
+    REQUIRE_OK(rows);
+    std::vector<uint64_t> ids;
+    for (auto& r : *rows)
+      ids.push_back(std::get<uint64_t>(r[0]));
+    return ids;
+  }
+};
+
+account_patch rename_to(std::string name) {
+  account_patch p;
+  p.set_name = true;
+  p.name = std::move(name);
+  return p;
+}
+
+void check_same(const account& x, const account& y) {
+  CAF_CHECK_EQUAL(x.profile.id, y.profile.id);
+  CAF_CHECK_EQUAL(x.profile.name, y.profile.name);
+  CAF_CHECK_EQUAL(x.profile.email, y.profile.email);
+  CAF_CHECK_EQUAL(x.profile.role, y.profile.role);
+  CAF_CHECK_EQUAL(x.profile.token_version, y.profile.token_version);
+  CAF_CHECK_EQUAL(x.profile.created_at, y.profile.created_at);
+  CAF_CHECK_EQUAL(x.profile.updated_at, y.profile.updated_at);
+  CAF_CHECK_EQUAL(x.password_hash, y.password_hash);
+}
+
+void check_error(const caf::error& err, ec code, const std::string& text) {
+  CAF_CHECK_EQUAL(code_of(err), code);
+  auto rendered = render(err);
+  CAF_MESSAGE("error: " << rendered);
+  CAF_CHECK(rendered.find(text) != std::string::npos);
+}
+
+} // namespace
+
+CAF_TEST_FIXTURE_SCOPE(mysql_storage_tests, fixture)
+
+// -- migrations ---------------------------------------------------------------
+
+CAF_TEST(migrate sets up a fresh database once and is idempotent) {
+  CAF_REQUIRE_EQUAL(migrate(db), caf::none);
+  auto recorded = "SELECT COUNT(*) FROM " + table("schema_migrations");
+  CAF_CHECK_EQUAL(number(recorded), migrations().size());
+  CAF_CHECK_EQUAL(number("SELECT COUNT(*) FROM " + table("users")), 0u);
+  auto applied
+      = number("SELECT SUM(applied_at) FROM " + table("schema_migrations"));
+  CAF_CHECK_EQUAL(
+      number("SELECT MIN(LENGTH(checksum)) FROM " + table("schema_migrations")),
+      64u);
+  CAF_REQUIRE_EQUAL(migrate(db), caf::none);
+  CAF_CHECK_EQUAL(number(recorded), migrations().size());
+  CAF_CHECK_EQUAL(
+      number("SELECT SUM(applied_at) FROM " + table("schema_migrations")),
+      applied);
+}
+
+CAF_TEST(two nodes migrating at once both succeed and apply each file once) {
+  caf::error first;
+  caf::error second;
+  std::thread a{[&] { first = migrate(db); }};
+  std::thread b{[&] { second = migrate(db); }};
+  a.join();
+  b.join();
+  CAF_CHECK_EQUAL(render(first), "ok");
+  CAF_CHECK_EQUAL(render(second), "ok");
+  CAF_CHECK_EQUAL(number("SELECT COUNT(*) FROM " + table("schema_migrations")),
+                  migrations().size());
+}
+
+CAF_TEST(migrate refuses an unknown or changed applied migration) {
+  CAF_REQUIRE_EQUAL(migrate(db), caf::none);
+  sql("INSERT INTO " + table("schema_migrations")
+          + " VALUES (999, '999_later.sql', ?, 0)",
+      {std::string(64, 'a')});
+  check_error(migrate(db), ec::internal, "999_later.sql");
+  sql("DELETE FROM " + table("schema_migrations") + " WHERE version = 999");
+  CAF_REQUIRE_EQUAL(migrate(db), caf::none);
+  sql("UPDATE " + table("schema_migrations")
+      + " SET checksum = REPEAT('0', 64) WHERE version = 1");
+  check_error(migrate(db), ec::internal, "001_users.sql was changed");
+}
+
+// -- requests -----------------------------------------------------------------
+
+CAF_TEST(create get list update remove) {
+  start();
+  auto alice = created("Alice", "alice@example.org");
+  CAF_CHECK_NOT_EQUAL(alice.profile.id, 0u);
+  CAF_CHECK_EQUAL(alice.profile.role, "user");
+  CAF_CHECK_EQUAL(alice.profile.token_version, 0u);
+  CAF_CHECK_EQUAL(alice.password_hash, "$argon2id$hash");
+  auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  CAF_CHECK_LESS(std::abs(alice.profile.created_at - now), 60);
+  CAF_CHECK_EQUAL(alice.profile.created_at, alice.profile.updated_at);
+  auto got = get(alice.profile.id);
+  REQUIRE_OK(got);
+  check_same(*got, alice);
+  got = by_email("alice@example.org");
+  REQUIRE_OK(got);
+  check_same(*got, alice);
+  // Pages are ordered by id; the total counts every row.
+  std::vector<uint64_t> ids{alice.profile.id};
+  for (int i = 1; i < 5; ++i)
+    ids.push_back(
+        created("U" + std::to_string(i), "u" + std::to_string(i) + "@x.org")
+            .profile.id);
+  auto page = ask<user_page>(store, atom::list_v, uint32_t{2}, uint32_t{2});
+  REQUIRE_OK(page);
+  CAF_CHECK_EQUAL(page->total, 5u);
+  CAF_CHECK_EQUAL(page->page, 2u);
+  CAF_REQUIRE_EQUAL(page->items.size(), 2u);
+  CAF_CHECK_EQUAL(page->items[0].id, ids[2]);
+  CAF_CHECK_EQUAL(page->items[1].id, ids[3]);
+  page = ask<user_page>(store, atom::list_v, uint32_t{3}, uint32_t{2});
+  REQUIRE_OK(page);
+  CAF_REQUIRE_EQUAL(page->items.size(), 1u);
+  CAF_CHECK_EQUAL(page->items[0].id, ids[4]);
+  page = ask<user_page>(store, atom::list_v, uint32_t{9}, uint32_t{2});
+  REQUIRE_OK(page);
+  CAF_CHECK(page->items.empty());
+  CAF_CHECK_EQUAL(page->total, 5u);
+  page = ask<user_page>(store, atom::list_v, uint32_t{0}, uint32_t{2});
+  CAF_REQUIRE(!page);
+  CAF_CHECK_EQUAL(code_of(page.error()), ec::invalid_argument);
+  // Each field on its own; the others stay as they were.
+  auto expect = alice;
+  auto apply = [&](account_patch p, auto change) {
+    auto res = update(alice.profile.id, std::move(p));
+    REQUIRE_OK(res);
+    change(expect);
+    CAF_CHECK_GREATER_OR_EQUAL(res->profile.updated_at,
+                               expect.profile.updated_at);
+    expect.profile.updated_at = res->profile.updated_at;
+    check_same(*res, expect);
+    auto stored = get(alice.profile.id);
+    REQUIRE_OK(stored);
+    check_same(*stored, expect);
+  };
+  account_patch p;
+  p.set_name = true;
+  p.name = "Alice L.";
+  apply(p, [](account& x) { x.profile.name = "Alice L."; });
+  p = account_patch{};
+  p.set_email = true;
+  p.email = "alice@new.example";
+  apply(p, [](account& x) { x.profile.email = "alice@new.example"; });
+  p = account_patch{};
+  p.set_password_hash = true;
+  p.password_hash = "$argon2id$new";
+  apply(p, [](account& x) { x.password_hash = "$argon2id$new"; });
+  p = account_patch{};
+  p.set_role = true;
+  p.role = role_admin;
+  apply(p, [](account& x) { x.profile.role = role_admin; });
+  p = account_patch{};
+  p.bump_token_version = true;
+  apply(p, [](account& x) { x.profile.token_version = 1; });
+  // Several fields and a bump at once, in one transaction.
+  p = account_patch{true, "A", true, "a@x.org", true, "h", true, "user", true};
+  apply(p, [](account& x) {
+    x.profile.name = "A";
+    x.profile.email = "a@x.org";
+    x.password_hash = "h";
+    x.profile.role = "user";
+    x.profile.token_version = 2;
+  });
+  CAF_CHECK(!by_email("alice@example.org"));
+  REQUIRE_OK(by_email("a@x.org"));
+  REQUIRE_OK(ask<caf::ok_atom>(store, atom::remove_v, alice.profile.id));
+  auto gone = get(alice.profile.id);
+  CAF_REQUIRE(!gone);
+  CAF_CHECK_EQUAL(code_of(gone.error()), ec::not_found);
+  auto status = ask<storage_status>(store, atom::status_v);
+  REQUIRE_OK(status);
+  CAF_CHECK_EQUAL(status->state, "ok");
+  CAF_CHECK_EQUAL(status->users, 4u);
+  CAF_CHECK_EQUAL(status->target, describe(db));
+  CAF_CHECK(status->target.find(db.password) == std::string::npos);
+  auto local = db;
+  local.socket = "/run/mysqld/mysqld.sock";
+  CAF_CHECK_EQUAL(describe(local), "mysql://herald@localhost/" + db.database
+                                       + "?socket=/run/mysqld/mysqld.sock");
+}
+
+CAF_TEST(unknown ids are not_found) {
+  start();
+  auto expect_missing = [&](auto res, const std::string& text) {
+    CAF_REQUIRE(!res);
+    check_error(res.error(), ec::not_found, text);
+  };
+  expect_missing(get(4711), "no user with id 4711");
+  expect_missing(update(4711, rename_to("x")), "no user with id 4711");
+  expect_missing(ask<caf::ok_atom>(store, atom::remove_v, uint64_t{4711}),
+                 "no user with id 4711");
+  expect_missing(by_email("nobody@x.org"), "no user");
+  CAF_CHECK_EQUAL(number("SELECT COUNT(*) FROM " + table("users")), 0u);
+}
+
+CAF_TEST(a taken email is a conflict and changes nothing) {
+  start();
+  auto alice = created("Alice", "alice@x.org");
+  auto bob = created("Bob", "bob@x.org");
+  auto dup = create("Mallory", "alice@x.org");
+  CAF_REQUIRE(!dup);
+  check_error(dup.error(), ec::conflict, "email is already registered");
+  CAF_CHECK_EQUAL(number("SELECT COUNT(*) FROM " + table("users")), 2u);
+  // Name, role and bump come before the email in the UPDATE: the whole
+  // transaction must roll back.
+  auto res = update(bob.profile.id,
+                    account_patch{true, "Robert", true, "alice@x.org", true,
+                                  "h2", true, role_admin, true});
+  CAF_REQUIRE(!res);
+  check_error(res.error(), ec::conflict, "email is already registered");
+  auto stored = get(bob.profile.id);
+  REQUIRE_OK(stored);
+  check_same(*stored, bob);
+  stored = get(alice.profile.id);
+  REQUIRE_OK(stored);
+  check_same(*stored, alice);
+  // Byte-exact comparison: case and accents make different addresses.
+  REQUIRE_OK(create("Upper", "ALICE@x.org"));
+  REQUIRE_OK(create("Accent", "alicé@x.org"));
+  auto found = by_email("alice@x.org");
+  REQUIRE_OK(found);
+  CAF_CHECK_EQUAL(found->profile.id, alice.profile.id);
+}
+
+CAF_TEST(concurrent creates of one email let exactly one win) {
+  db.pool_size = 4;
+  start();
+  using handle = decltype(self->request(store, reply_timeout, atom::create_v,
+                                        new_account{}));
+  std::vector<handle> pending;
+  for (int i = 0; i < 8; ++i)
+    pending.push_back(self->request(
+        store, reply_timeout, atom::create_v,
+        new_account{"N" + std::to_string(i), "same@x.org", role_user, "h"}));
+  size_t won = 0;
+  size_t conflicts = 0;
+  for (auto& rh : pending)
+    rh.receive([&](account&) { ++won; },
+               [&](caf::error& err) {
+                 if (code_of(err) == ec::conflict)
+                   ++conflicts;
+                 else
+                   CAF_FAIL("unexpected error: " << render(err));
+               });
+  CAF_CHECK_EQUAL(won, 1u);
+  CAF_CHECK_EQUAL(conflicts, 7u);
+  CAF_CHECK_EQUAL(number("SELECT COUNT(*) FROM " + table("users")), 1u);
+}
+
+CAF_TEST(values round - trip verbatim) {
+  start();
+  std::string name = "O'Brien \"Q\" \\back\\slash 100% _x_ 😀 Zoë 日本語 ";
+  name += '\0';
+  name += "after NUL; DROP TABLE users; --";
+  std::string email = "o'b\"r\\i%e_n😀@例え.jp";
+  std::string hash = "$2b$10$'\"\\%_;--😀";
+  auto res = create(name, email, hash);
+  REQUIRE_OK(res);
+  CAF_CHECK_EQUAL(res->profile.name, name);
+  CAF_CHECK_EQUAL(res->profile.email, email);
+  CAF_CHECK_EQUAL(res->password_hash, hash);
+  auto got = by_email(email);
+  REQUIRE_OK(got);
+  check_same(*got, *res);
+  // Placeholders compare with `=`: wildcard characters match only themselves.
+  auto plain = created("Plain", "aXbYYc@x.org");
+  auto miss = by_email("a_b%c@x.org");
+  CAF_REQUIRE(!miss);
+  CAF_CHECK_EQUAL(code_of(miss.error()), ec::not_found);
+  auto wild = created("Wild", "a_b%c@x.org");
+  got = by_email("a_b%c@x.org");
+  REQUIRE_OK(got);
+  CAF_CHECK_EQUAL(got->profile.id, wild.profile.id);
+  got = by_email("aXbYYc@x.org");
+  REQUIRE_OK(got);
+  CAF_CHECK_EQUAL(got->profile.id, plain.profile.id);
+  // Lengths count characters: 100 emoji fit, 101 letters do not.
+  std::string emoji;
+  for (int i = 0; i < 100; ++i)
+    emoji += "😀";
+  auto upd = update(plain.profile.id, rename_to(emoji));
+  REQUIRE_OK(upd);
+  CAF_CHECK_EQUAL(upd->profile.name, emoji);
+  auto long_name = create(std::string(101, 'n'), "long@x.org");
+  CAF_REQUIRE(!long_name);
+  CAF_CHECK_EQUAL(code_of(long_name.error()), ec::invalid_argument);
+}
+
+// -- failures -----------------------------------------------------------------
+
+CAF_TEST(a connection killed by the server is re - opened) {
+  start();
+  auto alice = created("Alice", "alice@x.org");
+  // Touch both workers so that each holds a connection.
+  for (int i = 0; i < 4; ++i)
+    REQUIRE_OK(get(alice.profile.id));
+  auto before = pool_connections();
+  CAF_REQUIRE_EQUAL(before.size(), 2u);
+  for (auto id : before)
+    sql("KILL CONNECTION ?", {id});
+  for (int i = 0; i < 4; ++i) {
+    auto got = get(alice.profile.id);
+    REQUIRE_OK(got);
+    check_same(*got, alice);
+  }
+  auto after = pool_connections();
+  CAF_CHECK_EQUAL(after.size(), 2u);
+  for (auto id : after)
+    CAF_CHECK(std::find(before.begin(), before.end(), id) == before.end());
+  // A write on a killed connection is retried and applied exactly once.
+  for (auto id : after)
+    sql("KILL CONNECTION ?", {id});
+  account_patch bump;
+  bump.bump_token_version = true;
+  auto res = update(alice.profile.id, bump);
+  REQUIRE_OK(res);
+  CAF_CHECK_EQUAL(res->profile.token_version, 1u);
+  res = update(alice.profile.id, bump);
+  REQUIRE_OK(res);
+  CAF_CHECK_EQUAL(res->profile.token_version, 2u);
+}
+
+CAF_TEST(a database that is down answers unavailable and the pool lives on) {
+  db.port = 1; // Nothing listens there.
+  db.connect_timeout = std::chrono::seconds{2};
+  store = spawn_mysql_storage(sys, db);
+  for (int i = 0; i < 3; ++i) {
+    auto res = get(1);
+    CAF_REQUIRE(!res);
+    check_error(res.error(), ec::unavailable, "the database cannot be reached");
+    CAF_CHECK(render(res.error()).find(db.password) == std::string::npos);
+  }
+  auto dup = create("A", "a@x.org");
+  CAF_REQUIRE(!dup);
+  CAF_CHECK_EQUAL(code_of(dup.error()), ec::unavailable);
+  auto status = ask<storage_status>(store, atom::status_v);
+  REQUIRE_OK(status);
+  CAF_CHECK_NOT_EQUAL(status->state, "ok");
+  CAF_CHECK(status->state.find("cannot be reached") != std::string::npos);
+}
+
+CAF_TEST(the workers stop when the last handle to the pool goes away) {
+  auto baseline = sys.registry().running();
+  start();
+  REQUIRE_OK(ask<storage_status>(store, atom::status_v));
+  CAF_CHECK_EQUAL(sys.registry().running(), baseline + 1 + db.pool_size);
+  store = storage_actor{};
+  // Blocks (and the runner's -r limit fails the test) if a worker survives.
+  sys.registry().await_running_count_equal(baseline);
+  CAF_CHECK_EQUAL(sys.registry().running(), baseline);
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
