@@ -69,8 +69,7 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   node_config cfg;
-  if (auto err = cfg.parse(layered_arguments(argc, argv, environ),
-                           "herald.ini"))
+  if (auto err = parse_layered(cfg, argc, argv, environ, "herald.ini"))
     return fail("bad configuration: " + render(err));
   if (cfg.cli_helptext_printed)
     return 0;

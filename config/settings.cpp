@@ -130,6 +130,40 @@ std::vector<std::string> layered_arguments(int argc, char** argv, char** env) {
   return result;
 }
 
+caf::error parse_layered(caf::actor_system_config& cfg, int argc, char** argv,
+                         char** env, const char* default_file) {
+  static constexpr const char* bool_options[] = {"herald.dev-mode"};
+  std::vector<std::pair<std::string, bool>> bools;
+  std::vector<std::string> args;
+  for (auto& arg : layered_arguments(argc, argv, env)) {
+    bool taken = false;
+    for (auto name : bool_options) {
+      if (arg == std::string{"--"} + name) {
+        bools.emplace_back(name, true);
+        taken = true;
+        continue;
+      }
+      auto prefix = std::string{"--"} + name + "=";
+      if (arg.rfind(prefix, 0) != 0)
+        continue;
+      auto value = arg.substr(prefix.size());
+      if (value != "true" && value != "false")
+        return invalid(std::string{name} + " must be true or false, not '"
+                       + value + "'");
+      bools.emplace_back(name, value == "true");
+      taken = true;
+    }
+    if (!taken)
+      args.push_back(std::move(arg));
+  }
+  if (auto err = cfg.parse(std::move(args), default_file))
+    return err;
+  // Later entries (command line) win over earlier ones (environment).
+  for (auto& [name, value] : bools)
+    cfg.set(name, value);
+  return caf::none;
+}
+
 caf::expected<node_settings> read_settings(const caf::actor_system_config& cfg) {
   using std::chrono::seconds;
   node_settings s;
@@ -198,7 +232,7 @@ caf::expected<node_settings> read_settings(const caf::actor_system_config& cfg) 
       return invalid("token.keys: key '" + spec.substr(0, colon)
                      + "' is the public development key; configure a real "
                        "key (HERALD_TOKEN_KEYS or token.keys-file) or start "
-                       "with --herald.dev-mode=true");
+                       "with --herald.dev-mode");
   }
   s.passwords.min_length = caf::get_or(cfg, "password.min-length", size_t{15});
   s.passwords.max_bytes = caf::get_or(cfg, "password.max-bytes", size_t{1024});

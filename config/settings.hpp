@@ -34,6 +34,13 @@ std::vector<std::string> environment_arguments(char** env);
 /// command line overrides them, then argv[1..].
 std::vector<std::string> layered_arguments(int argc, char** argv, char** env);
 
+/// Parses defaults, then the config file (`--config-file`, else
+/// `default_file` if it exists), then the environment, then the command line.
+/// Boolean options accept `--key`, `--key=true` and `--key=false` (CAF 0.17
+/// alone takes only the bare flag).
+caf::error parse_layered(caf::actor_system_config& cfg, int argc, char** argv,
+                         char** env, const char* default_file);
+
 /// Everything a node needs, read and checked once at start.
 struct node_settings {
   std::string node_name;
@@ -61,7 +68,7 @@ struct node_settings {
 caf::expected<node_settings> read_settings(const caf::actor_system_config& cfg);
 
 /// The development signing key shipped in config/herald.ini. A node refuses
-/// it unless started with herald.dev-mode=true.
+/// it unless started with herald.dev-mode = true.
 extern const char* development_key_secret;
 
 } // namespace herald

@@ -202,8 +202,14 @@ with Database() as db:
     rc, out = Node(db.name, dev=False).run_to_exit()
     check(rc != 0 and "development key" in out,
           "production start refuses the development JWT key")
+    rc, out = Node(db.name, extra=["--herald.dev-mode=false"]).run_to_exit()
+    check(rc != 0 and "development key" in out,
+          "--herald.dev-mode=false after the flag turns dev mode off again")
+    with Node(db.name, dev=False, env={"HERALD_HERALD_DEV_MODE": "true"}) as n:
+        check(ctl_json(n, "status")["name"].startswith("test-"),
+              "HERALD_HERALD_DEV_MODE=true allows the development key")
     rc, out = Node(db.name, extra=["--token.keys=[\"k1:c2hvcnQ\"]"]).run_to_exit()
-    check(rc != 0 and "32 bytes" in out, "a short JWT key stops the node")
+    check(rc != 0 and "at least 32" in out, "a short JWT key stops the node")
     rc, out = Node(db.name, extra=["--token.leeway=120s"]).run_to_exit()
     check(rc != 0 and "leeway" in out, "leeway above 60s stops the node")
     rc, out = Node(db.name, env={"HERALD_MYSQL_PASSWORD": "s3cr3t-Wr0ng"}).run_to_exit()

@@ -91,7 +91,7 @@ class Node:
                      "--mysql.database=%s" % database,
                      "--herald.node-name=test-%d" % self.port]
         if dev:
-            self.args.append("--herald.dev-mode=true")
+            self.args.append("--herald.dev-mode")
         self.args += list(extra)
         self.env = dict(os.environ, HERALD_MYSQL_PASSWORD=MYSQL_PASSWORD)
         self.env.update(env or {})
