@@ -18,6 +18,8 @@ namespace herald {
 const char* development_key_secret
   = "ZGV2ZWxvcG1lbnQtb25seS1rZXktZG8tbm90LXVzZS1pbi1wcm9kdWN0aW9u";
 
+const char* development_mysql_password = "herald-dev-password";
+
 namespace {
 
 const char* sections[] = {"herald", "cluster", "mysql", "token",
@@ -199,6 +201,10 @@ caf::expected<node_settings> read_settings(const caf::actor_system_config& cfg) 
       return invalid("mysql.password-file: " + render(content.error()));
     db.password = trim(*content);
   }
+  if (db.password == development_mysql_password && !s.dev_mode)
+    return invalid("mysql.password is the public development password; set "
+                   "HERALD_MYSQL_PASSWORD or mysql.password-file, or start "
+                   "with --herald.dev-mode");
   if (db.pool_size < 1 || db.pool_size > 64)
     return invalid("mysql.pool-size must be 1 to 64");
   s.token_issuer = str("token.issuer", "herald");

@@ -71,4 +71,8 @@ caf::expected<node_settings> read_settings(const caf::actor_system_config& cfg);
 /// it unless started with herald.dev-mode = true.
 extern const char* development_key_secret;
 
+/// The MariaDB password scripts/local-servers sets up by default. Refused
+/// outside dev mode like the development key.
+extern const char* development_mysql_password;
+
 } // namespace herald

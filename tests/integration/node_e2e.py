@@ -216,6 +216,11 @@ with Database() as db:
     check(rc != 0 and "s3cr3t-Wr0ng" not in out and "herald-node: error" in out,
           "a wrong DB password stops the node without printing it (%r)" % out[-300:])
     prod_key = "prod-1:" + "QUJD" * 11
+    rc, out = Node(db.name, dev=False,
+                   env={"HERALD_TOKEN_KEYS": "[\"%s\"]" % prod_key,
+                        "HERALD_MYSQL_PASSWORD": "herald-dev-password"}).run_to_exit()
+    check(rc != 0 and "development password" in out,
+          "production start refuses the development database password")
     n = Node(db.name, dev=False, env={"HERALD_TOKEN_KEYS": "[\"%s\"]" % prod_key,
                                        "HERALD_TOKEN_ISSUER": "env-issuer"})
     with n:
