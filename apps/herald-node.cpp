@@ -51,7 +51,8 @@ caf::error migrate_with_retry(const herald::storage::mysql_settings& db) {
     err = herald::storage::migrate(db);
     if (!err || err != herald::ec::unavailable)
       return err;
-    spdlog::warn("database not reachable yet ({}), retrying", herald::render(err));
+    spdlog::warn("database not reachable yet ({}), retrying",
+                 herald::render(err));
     std::this_thread::sleep_for(std::chrono::seconds(1));
   }
   return err;
@@ -97,9 +98,8 @@ int main(int argc, char** argv) {
   // Logins for unknown emails verify against this, at the same cost.
   unsigned char noise[32];
   RAND_bytes(noise, sizeof(noise));
-  auto dummy = hash_password(std::string(reinterpret_cast<char*>(noise),
-                                         sizeof(noise)),
-                             s.argon2);
+  auto dummy = hash_password(
+      std::string(reinterpret_cast<char*>(noise), sizeof(noise)), s.argon2);
   if (!dummy)
     return fail(render(dummy.error()));
   caf::actor_system sys{cfg};
@@ -120,8 +120,7 @@ int main(int argc, char** argv) {
   info.name = s.node_name;
   info.version = HERALD_VERSION;
   info.roles = s.roles;
-  info.cluster_endpoint = s.cluster_host + ":"
-                          + std::to_string(s.cluster_port);
+  info.cluster_endpoint = s.cluster_host + ":" + std::to_string(s.cluster_port);
   info.storage = storage::describe(s.mysql);
   info.started_at = static_cast<int64_t>(std::time(nullptr));
   auto receptionist = sys.spawn(node, info, store, users, tokens);
@@ -147,16 +146,19 @@ int main(int argc, char** argv) {
             << "  cluster: " << s.cluster_host << ":" << *port
             << "  (heraldctl --node " << s.cluster_host << ":" << *port
             << " status)\n"
-            << "  storage: " << info.storage << " (migrations: "
-            << storage::migrations().size() << ")\n"
+            << "  storage: " << info.storage
+            << " (migrations: " << storage::migrations().size() << ")\n"
             << "  tokens:  iss=" << s.token_issuer
             << " aud=" << s.token_audience << " ttl=" << s.token_ttl.count()
-            << "s keys=" << join([&] {
-                 std::vector<std::string> ids;
-                 for (auto& k : tokens_cfg.keys.keys)
-                   ids.push_back(k.id);
-                 return ids;
-               }(), ",")
+            << "s keys="
+            << join(
+                   [&] {
+                     std::vector<std::string> ids;
+                     for (auto& k : tokens_cfg.keys.keys)
+                       ids.push_back(k.id);
+                     return ids;
+                   }(),
+                   ",")
             << "\n"
             << "  hasher:  argon2id m=" << s.argon2.memory_kib
             << " t=" << s.argon2.iterations << " p=" << s.argon2.parallelism
@@ -167,8 +169,8 @@ int main(int argc, char** argv) {
   std::cout << std::flush;
   int sig = 0;
   sigwait(&stop_signals, &sig);
-  spdlog::info("received {}, shutting down", sig == SIGINT ? "SIGINT"
-                                                            : "SIGTERM");
+  spdlog::info("received {}, shutting down",
+               sig == SIGINT ? "SIGINT" : "SIGTERM");
   sys.middleman().unpublish(receptionist, *port);
   shutdown();
   return 0;

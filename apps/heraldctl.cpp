@@ -81,7 +81,7 @@ uint64_t parse_id(const std::string& text) {
 class client {
 public:
   client(caf::actor_system& sys, const options& opts)
-    : sys_(sys), self_(sys), opts_(opts) {
+      : sys_(sys), self_(sys), opts_(opts) {
     auto colon = opts.node.rfind(':');
     if (colon == std::string::npos)
       fail(exit_usage, "--node must be host:port, not '" + opts.node + "'");
@@ -104,16 +104,17 @@ public:
   template <class T, class Handle, class... Ts>
   T call(const Handle& dest, Ts&&... xs) {
     std::optional<T> result;
-    self_->request(dest, std::chrono::seconds(opts_.timeout_s),
-                   std::forward<Ts>(xs)...)
-      .receive([&](T& x) { result = std::move(x); },
-               [&](caf::error& err) {
-                 if (err == caf::sec::request_timeout)
-                   fail(exit_unreachable,
-                        "node at " + opts_.node + " did not answer within "
-                          + std::to_string(opts_.timeout_s) + "s");
-                 fail(exit_refused, render(err), err);
-               });
+    self_
+        ->request(dest, std::chrono::seconds(opts_.timeout_s),
+                  std::forward<Ts>(xs)...)
+        .receive([&](T& x) { result = std::move(x); },
+                 [&](caf::error& err) {
+                   if (err == caf::sec::request_timeout)
+                     fail(exit_unreachable,
+                          "node at " + opts_.node + " did not answer within "
+                              + std::to_string(opts_.timeout_s) + "s");
+                   fail(exit_refused, render(err), err);
+                 });
     return std::move(*result);
   }
 
@@ -125,9 +126,7 @@ public:
     return call<token_actor>(node_, atom::get_v, atom::token_v);
   }
 
-  const node_actor& node() const {
-    return node_;
-  }
+  const node_actor& node() const { return node_; }
 
 private:
   caf::actor_system& sys_;
@@ -148,8 +147,8 @@ void print(const options& opts, const json& j,
   for (auto& row : rows)
     width = std::max(width, row.first.size());
   for (auto& [key, value] : rows)
-    std::cout << key << ":" << std::string(width - key.size() + 2, ' ')
-              << value << "\n";
+    std::cout << key << ":" << std::string(width - key.size() + 2, ' ') << value
+              << "\n";
   std::cout << std::flush;
 }
 
@@ -171,9 +170,8 @@ void print_page(const options& opts, const user_page& p) {
   }
   std::printf("%-8s %-6s %-32s %s\n", "ID", "ROLE", "EMAIL", "NAME");
   for (auto& u : p.items)
-    std::printf("%-8llu %-6s %-32s %s\n",
-                static_cast<unsigned long long>(u.id), u.role.c_str(),
-                u.email.c_str(), u.name.c_str());
+    std::printf("%-8llu %-6s %-32s %s\n", static_cast<unsigned long long>(u.id),
+                u.role.c_str(), u.email.c_str(), u.name.c_str());
   auto pages = p.per_page == 0 ? 0 : (p.total + p.per_page - 1) / p.per_page;
   std::printf("page %u of %llu, %llu users in all\n", p.page,
               static_cast<unsigned long long>(pages),
@@ -187,10 +185,10 @@ int main(int argc, char** argv) {
   CLI::App app{"heraldctl: manage a herald node"};
   app.require_subcommand(1);
   app.add_option("--node", opts.node, "node address host:port")
-    ->capture_default_str();
+      ->capture_default_str();
   app.add_flag("--json", opts.as_json, "print JSON instead of text");
   app.add_option("--timeout", opts.timeout_s, "seconds to wait for a reply")
-    ->capture_default_str();
+      ->capture_default_str();
   app.set_version_flag("--version", HERALD_VERSION);
 
   auto status = app.add_subcommand("status", "show the node's status");
@@ -201,7 +199,7 @@ int main(int argc, char** argv) {
   bool admin = false;
   auto create = user_cmd->add_subcommand("create", "create a user");
   create->add_option("--name", name, "display name (1-100 characters)")
-    ->required();
+      ->required();
   create->add_option("--email", email, "email address")->required();
   create->add_option("--password", password,
                      "password (default: read from stdin)");
@@ -213,22 +211,22 @@ int main(int argc, char** argv) {
   uint32_t page = 1, per_page = 20;
   auto list = user_cmd->add_subcommand("list", "list users");
   list->add_option("--page", page, "page, starting at 1")
-    ->capture_default_str();
+      ->capture_default_str();
   list->add_option("--per-page", per_page, "users per page (1-100)")
-    ->capture_default_str();
+      ->capture_default_str();
   auto update = user_cmd->add_subcommand("update", "change a user");
   update->add_option("id", id_text, "user id")->required();
   auto upd_name = update->add_option("--name", name, "new name");
   auto upd_email = update->add_option("--email", email, "new email");
   auto upd_password = update->add_option(
-    "--password", password, "new password ('-' reads it from stdin)");
+      "--password", password, "new password ('-' reads it from stdin)");
   auto remove = user_cmd->add_subcommand("delete", "delete a user");
   remove->add_option("id", id_text, "user id")->required();
 
   auto login = app.add_subcommand("login", "log in and print a token");
   login->add_option("--email", email, "email address")->required();
   auto login_password = login->add_option(
-    "--password", password, "password (default: read from stdin)");
+      "--password", password, "password (default: read from stdin)");
 
   auto token_cmd = app.add_subcommand("token", "work with tokens");
   token_cmd->require_subcommand(1);
@@ -256,7 +254,8 @@ int main(int argc, char** argv) {
       print(opts, s,
             {{"node", s.name},
              {"version", s.version},
-             {"roles", [&] {
+             {"roles",
+              [&] {
                 std::string out;
                 for (auto& r : s.roles)
                   out += (out.empty() ? "" : ", ") + r;
@@ -272,19 +271,19 @@ int main(int argc, char** argv) {
       new_user x{name, email, password, admin ? role_admin : role_user};
       print_user(opts, cl.call<user>(cl.users(), atom::create_v, x));
     } else if (*promote) {
-      print_user(opts, cl.call<user>(cl.users(), atom::set_role_v,
-                                     parse_id(id_text),
-                                     std::string{role_admin}));
+      print_user(opts,
+                 cl.call<user>(cl.users(), atom::set_role_v, parse_id(id_text),
+                               std::string{role_admin}));
     } else if (*get) {
       if (id_text.find('@') != std::string::npos)
         print_user(opts, cl.call<user>(cl.users(), atom::get_v,
                                        atom::by_email_v, id_text));
       else
-        print_user(opts, cl.call<user>(cl.users(), atom::get_v,
-                                       parse_id(id_text)));
+        print_user(opts,
+                   cl.call<user>(cl.users(), atom::get_v, parse_id(id_text)));
     } else if (*list) {
-      print_page(opts, cl.call<user_page>(cl.users(), atom::list_v, page,
-                                          per_page));
+      print_page(opts,
+                 cl.call<user_page>(cl.users(), atom::list_v, page, per_page));
     } else if (*update) {
       user_patch patch;
       patch.set_name = upd_name->count() > 0;
@@ -293,8 +292,8 @@ int main(int argc, char** argv) {
       patch.email = email;
       patch.set_password = upd_password->count() > 0;
       if (patch.set_password)
-        patch.password = password == "-" ? read_password("New password: ")
-                                         : password;
+        patch.password
+            = password == "-" ? read_password("New password: ") : password;
       if (!patch.set_name && !patch.set_email && !patch.set_password)
         fail(exit_usage, "nothing to update: give --name, --email or "
                          "--password");
@@ -308,8 +307,7 @@ int main(int argc, char** argv) {
     } else if (*login) {
       if (login_password->count() == 0)
         password = read_password("Password: ");
-      auto u = cl.call<user>(cl.users(), atom::authenticate_v, email,
-                             password);
+      auto u = cl.call<user>(cl.users(), atom::authenticate_v, email, password);
       auto t = cl.call<issued_token>(cl.tokens(), atom::issue_v, u);
       auto j = json(t);
       j["user"] = u;

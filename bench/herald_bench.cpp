@@ -26,8 +26,8 @@
 #include <argon2.h>
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
-#include <caf/io/middleman.hpp>
 #include <caf/event_based_actor.hpp>
+#include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/stateful_actor.hpp>
 #include <openssl/crypto.h>
@@ -68,6 +68,17 @@ token_settings make_token_settings() {
   return ts;
 }
 
+user bench_user();
+
+/// A token actor over an in-memory store that holds the bench user.
+std::pair<storage_actor, token_actor>
+spawn_token_service(caf::actor_system& sys) {
+  auto store = std::make_shared<test::fake_store>();
+  store->accounts[1] = account{bench_user(), "x"};
+  auto storage = sys.spawn(test::fake_storage, store);
+  return {storage, sys.spawn(token, make_token_settings(), storage)};
+}
+
 double seconds_since(clock_type::time_point start) {
   return duration<double>(clock_type::now() - start).count();
 }
@@ -98,11 +109,11 @@ double pipelined(caf::actor_system& sys, const Handle& dest, double seconds,
   while (seconds_since(start) < seconds) {
     for (size_t i = 0; i < window; ++i)
       self->request(dest, caf::infinite, xs...)
-        .receive([](Reply&) {},
-                 [](caf::error& err) {
-                   std::cerr << "error reply: " << render(err) << "\n";
-                   std::exit(1);
-                 });
+          .receive([](Reply&) {},
+                   [](caf::error& err) {
+                     std::cerr << "error reply: " << render(err) << "\n";
+                     std::exit(1);
+                   });
     done += window;
   }
   return static_cast<double>(done) / seconds_since(start);
@@ -125,21 +136,21 @@ double in_flight(caf::actor_system& sys, const Handle& dest, double seconds,
     *fire = [self, dest, seconds, xs..., fire] {
       ++self->state.outstanding;
       self->request(dest, caf::infinite, xs...)
-        .then(
-          [self, seconds, fire](Reply&) {
-            auto& st = self->state;
-            --st.outstanding;
-            ++st.done;
-            if (seconds_since(st.start) < seconds)
-              (*fire)();
-            else if (st.outstanding == 0)
-              st.rp.deliver(static_cast<double>(st.done)
-                            / seconds_since(st.start));
-          },
-          [](caf::error& err) {
-            std::cerr << "error reply: " << render(err) << "\n";
-            std::exit(1);
-          });
+          .then(
+              [self, seconds, fire](Reply&) {
+                auto& st = self->state;
+                --st.outstanding;
+                ++st.done;
+                if (seconds_since(st.start) < seconds)
+                  (*fire)();
+                else if (st.outstanding == 0)
+                  st.rp.deliver(static_cast<double>(st.done)
+                                / seconds_since(st.start));
+              },
+              [](caf::error& err) {
+                std::cerr << "error reply: " << render(err) << "\n";
+                std::exit(1);
+              });
     };
     return caf::behavior{[self, window, fire](caf::ok_atom) {
       self->state.rp = self->make_response_promise();
@@ -152,7 +163,7 @@ double in_flight(caf::actor_system& sys, const Handle& dest, double seconds,
   caf::scoped_actor self{sys};
   double rate = 0;
   self->request(driver, caf::infinite, caf::ok_atom_v)
-    .receive([&](double r) { rate = r; }, [](caf::error&) { std::exit(1); });
+      .receive([&](double r) { rate = r; }, [](caf::error&) { std::exit(1); });
   caf::anon_send_exit(driver, caf::exit_reason::user_shutdown);
   return rate;
 }
@@ -195,15 +206,12 @@ double raw_hmac_rate(const std::string& token, double seconds) {
 int bench_validate(double seconds) {
   bench_config cfg;
   caf::actor_system sys{cfg};
-  auto store = std::make_shared<test::fake_store>();
-  store->accounts[1] = account{bench_user(), "x"};
-  auto storage = sys.spawn(test::fake_storage, store);
-  auto tokens = sys.spawn(token, make_token_settings(), storage);
+  auto [storage, tokens] = spawn_token_service(sys);
   caf::scoped_actor self{sys};
   std::string tok;
   self->request(tokens, caf::infinite, atom::issue_v, bench_user())
-    .receive([&](issued_token& t) { tok = t.token; },
-             [](caf::error&) { std::exit(1); });
+      .receive([&](issued_token& t) { tok = t.token; },
+               [](caf::error&) { std::exit(1); });
   auto raw = raw_hmac_rate(tok, seconds);
   auto actor = in_flight<token_actor, claims>(sys, tokens, seconds, 100,
                                               atom::validate_v, tok);
@@ -218,8 +226,7 @@ int bench_validate(double seconds) {
 
 /// Raw baseline: argon2id hashes on `threads` threads with the same
 /// parameters, as many as fit in `seconds`.
-double raw_argon2_rate(const argon2_params& p, size_t threads,
-                       double seconds) {
+double raw_argon2_rate(const argon2_params& p, size_t threads, double seconds) {
   std::atomic<size_t> done{0};
   auto start = clock_type::now();
   std::vector<std::thread> workers;
@@ -256,14 +263,15 @@ int bench_login(double seconds) {
   const std::string pw = "correct horse battery staple";
   self->request(users, caf::infinite, atom::create_v,
                 new_user{"bench", "bench@example.org", pw, role_user})
-    .receive([](user&) {}, [](caf::error& e) {
-      std::cerr << render(e) << "\n";
-      std::exit(1);
-    });
+      .receive([](user&) {},
+               [](caf::error& e) {
+                 std::cerr << render(e) << "\n";
+                 std::exit(1);
+               });
   std::string tok;
   self->request(tokens, caf::infinite, atom::issue_v, bench_user())
-    .receive([&](issued_token& t) { tok = t.token; },
-             [](caf::error&) { std::exit(1); });
+      .receive([&](issued_token& t) { tok = t.token; },
+               [](caf::error&) { std::exit(1); });
   auto raw = raw_argon2_rate(params, workers, seconds);
   // Validation latency measured on another thread while logins run.
   std::atomic<bool> logins_running{true};
@@ -273,16 +281,15 @@ int bench_login(double seconds) {
     while (logins_running) {
       auto t0 = clock_type::now();
       probe->request(tokens, caf::infinite, atom::validate_v, tok)
-        .receive([](claims&) {}, [](caf::error&) { std::exit(1); });
+          .receive([](claims&) {}, [](caf::error&) { std::exit(1); });
       latencies_us.push_back(
-        duration<double, std::micro>(clock_type::now() - t0).count());
+          duration<double, std::micro>(clock_type::now() - t0).count());
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
   });
   auto rate = in_flight<user_actor, user>(sys, users, seconds, 4 * workers,
                                           atom::authenticate_v,
-                                          std::string{"bench@example.org"},
-                                          pw);
+                                          std::string{"bench@example.org"}, pw);
   logins_running = false;
   prober.join();
   char label[64];
@@ -294,18 +301,19 @@ int bench_login(double seconds) {
               "token validation latency during logins",
               percentile(latencies_us, 0.5), percentile(latencies_us, 0.99),
               percentile(latencies_us, 1.0), latencies_us.size());
-  for (auto h : {caf::actor_cast<caf::actor>(users),
-                 caf::actor_cast<caf::actor>(tokens),
-                 caf::actor_cast<caf::actor>(hasher),
-                 caf::actor_cast<caf::actor>(storage)})
+  for (auto h :
+       {caf::actor_cast<caf::actor>(users), caf::actor_cast<caf::actor>(tokens),
+        caf::actor_cast<caf::actor>(hasher),
+        caf::actor_cast<caf::actor>(storage)})
     caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
   return 0;
 }
 
-// -- remote --------------------------------------------------------------------
+// -- remote
+// --------------------------------------------------------------------
 
-using echo_actor = caf::typed_actor<
-  caf::replies_to<std::string>::with<std::string>>;
+using echo_actor
+    = caf::typed_actor<caf::replies_to<std::string>::with<std::string>>;
 
 echo_actor::behavior_type echo() {
   return {[](std::string& x) { return std::move(x); }};
@@ -314,10 +322,7 @@ echo_actor::behavior_type echo() {
 int serve(uint16_t echo_port, uint16_t token_port) {
   bench_config cfg;
   caf::actor_system sys{cfg};
-  auto store = std::make_shared<test::fake_store>();
-  store->accounts[1] = account{bench_user(), "x"};
-  auto storage = sys.spawn(test::fake_storage, store);
-  auto tokens = sys.spawn(token, make_token_settings(), storage);
+  auto [storage, tokens] = spawn_token_service(sys);
   auto e = sys.spawn(echo);
   if (!sys.middleman().publish(e, echo_port, "127.0.0.1", true)
       || !sys.middleman().publish(tokens, token_port, "127.0.0.1", true))
@@ -359,8 +364,7 @@ int bench_remote(const char* self_path, double seconds) {
     bench_config cfg;
     caf::actor_system sys{cfg};
     auto e = sys.middleman().remote_actor<echo_actor>("127.0.0.1", echo_port);
-    auto t = sys.middleman().remote_actor<token_actor>("127.0.0.1",
-                                                       token_port);
+    auto t = sys.middleman().remote_actor<token_actor>("127.0.0.1", token_port);
     if (!e || !t) {
       std::cerr << "cannot connect to the bench server\n";
       rc = 1;
@@ -368,16 +372,15 @@ int bench_remote(const char* self_path, double seconds) {
       caf::scoped_actor self{sys};
       std::string tok;
       self->request(*t, caf::infinite, atom::issue_v, bench_user())
-        .receive([&](issued_token& x) { tok = x.token; },
-                 [](caf::error&) { std::exit(1); });
+          .receive([&](issued_token& x) { tok = x.token; },
+                   [](caf::error&) { std::exit(1); });
       // Same payload size both ways: the echo carries the token too.
       auto raw = pipelined<echo_actor, std::string>(sys, *e, seconds, 1, tok);
       auto ours = pipelined<token_actor, claims>(sys, *t, seconds, 1,
                                                  atom::validate_v, tok);
-      report("remote validate round trips (one at a time)", ours, raw,
-             "rt/s");
-      auto raw_w = in_flight<echo_actor, std::string>(sys, *e, seconds, 50,
-                                                      tok);
+      report("remote validate round trips (one at a time)", ours, raw, "rt/s");
+      auto raw_w
+          = in_flight<echo_actor, std::string>(sys, *e, seconds, 50, tok);
       auto ours_w = in_flight<token_actor, claims>(sys, *t, seconds, 50,
                                                    atom::validate_v, tok);
       report("remote validate (50 in flight)", ours_w, raw_w, "req/s");

@@ -16,14 +16,14 @@
 namespace herald {
 
 const char* development_key_secret
-  = "ZGV2ZWxvcG1lbnQtb25seS1rZXktZG8tbm90LXVzZS1pbi1wcm9kdWN0aW9u";
+    = "ZGV2ZWxvcG1lbnQtb25seS1rZXktZG8tbm90LXVzZS1pbi1wcm9kdWN0aW9u";
 
 const char* development_mysql_password = "herald-dev-password";
 
 namespace {
 
-const char* sections[] = {"herald", "cluster", "mysql", "token",
-                          "password", "hasher"};
+const char* sections[]
+    = {"herald", "cluster", "mysql", "token", "password", "hasher"};
 
 caf::error invalid(std::string what) {
   return caf::make_error(ec::invalid_argument, std::move(what));
@@ -63,39 +63,43 @@ node_config::node_config() {
   set("middleman.heartbeat-interval", caf::timespan{std::chrono::seconds(1)});
   set("middleman.connection-timeout", caf::timespan{std::chrono::seconds(5)});
   caf::config_option_adder{custom_options_, "herald"}
-    .add<std::string>("node-name", "name of this node")
-    .add<std::vector<std::string>>("roles", "services this node hosts")
-    .add<bool>("dev-mode", "allow development secrets (never in production)")
-    .add<std::string>("log-level", "trace, debug, info, warn or error");
+      .add<std::string>("node-name", "name of this node")
+      .add<std::vector<std::string>>("roles", "services this node hosts")
+      .add<bool>("dev-mode", "allow development secrets (never in production)")
+      .add<std::string>("log-level", "trace, debug, info, warn or error");
   caf::config_option_adder{custom_options_, "cluster"}
-    .add<std::string>("host", "address the node publishes its actors on")
-    .add<uint16_t>("port", "port the node publishes its actors on");
+      .add<std::string>("host", "address the node publishes its actors on")
+      .add<uint16_t>("port", "port the node publishes its actors on");
   caf::config_option_adder{custom_options_, "mysql"}
-    .add<std::string>("host", "MySQL/MariaDB host")
-    .add<uint16_t>("port", "MySQL/MariaDB port")
-    .add<std::string>("socket", "unix socket (instead of host and port)")
-    .add<std::string>("user", "database user")
-    .add<std::string>("password", "database password (prefer the environment)")
-    .add<std::string>("password-file", "file holding the database password")
-    .add<std::string>("database", "database name")
-    .add<size_t>("pool-size", "connections (one detached worker each)")
-    .add<caf::timespan>("connect-timeout", "timeout for connecting");
+      .add<std::string>("host", "MySQL/MariaDB host")
+      .add<uint16_t>("port", "MySQL/MariaDB port")
+      .add<std::string>("socket", "unix socket (instead of host and port)")
+      .add<std::string>("user", "database user")
+      .add<std::string>("password",
+                        "database password (prefer the environment)")
+      .add<std::string>("password-file", "file holding the database password")
+      .add<std::string>("database", "database name")
+      .add<size_t>("pool-size", "connections (one detached worker each)")
+      .add<caf::timespan>("connect-timeout", "timeout for connecting");
   caf::config_option_adder{custom_options_, "token"}
-    .add<std::string>("issuer", "iss of issued tokens, required on validation")
-    .add<std::string>("audience", "aud of issued tokens, required on validation")
-    .add<caf::timespan>("ttl", "lifetime of issued tokens")
-    .add<caf::timespan>("leeway", "clock skew tolerated for exp/nbf (<= 60s)")
-    .add<std::vector<std::string>>("keys", "signing keys as kid:secret")
-    .add<std::string>("keys-file", "file with one kid:secret per line")
-    .add<caf::timespan>("version-cache-ttl", "how long token versions are cached");
+      .add<std::string>("issuer",
+                        "iss of issued tokens, required on validation")
+      .add<std::string>("audience",
+                        "aud of issued tokens, required on validation")
+      .add<caf::timespan>("ttl", "lifetime of issued tokens")
+      .add<caf::timespan>("leeway", "clock skew tolerated for exp/nbf (<= 60s)")
+      .add<std::vector<std::string>>("keys", "signing keys as kid:secret")
+      .add<std::string>("keys-file", "file with one kid:secret per line")
+      .add<caf::timespan>("version-cache-ttl",
+                          "how long token versions are cached");
   caf::config_option_adder{custom_options_, "password"}
-    .add<size_t>("min-length", "minimum password length in characters")
-    .add<size_t>("max-bytes", "maximum password length in bytes");
+      .add<size_t>("min-length", "minimum password length in characters")
+      .add<size_t>("max-bytes", "maximum password length in bytes");
   caf::config_option_adder{custom_options_, "hasher"}
-    .add<size_t>("workers", "detached argon2id workers")
-    .add<uint32_t>("memory-kib", "argon2id memory cost in KiB")
-    .add<uint32_t>("iterations", "argon2id time cost")
-    .add<uint32_t>("parallelism", "argon2id lanes");
+      .add<size_t>("workers", "detached argon2id workers")
+      .add<uint32_t>("memory-kib", "argon2id memory cost in KiB")
+      .add<uint32_t>("iterations", "argon2id time cost")
+      .add<uint32_t>("parallelism", "argon2id lanes");
 }
 
 std::vector<std::string> environment_arguments(char** env) {
@@ -166,7 +170,8 @@ caf::error parse_layered(caf::actor_system_config& cfg, int argc, char** argv,
   return caf::none;
 }
 
-caf::expected<node_settings> read_settings(const caf::actor_system_config& cfg) {
+caf::expected<node_settings>
+read_settings(const caf::actor_system_config& cfg) {
   using std::chrono::seconds;
   node_settings s;
   auto str = [&](const char* key, const char* fallback) {
@@ -242,7 +247,8 @@ caf::expected<node_settings> read_settings(const caf::actor_system_config& cfg) 
   }
   s.passwords.min_length = caf::get_or(cfg, "password.min-length", size_t{15});
   s.passwords.max_bytes = caf::get_or(cfg, "password.max-bytes", size_t{1024});
-  if (s.passwords.min_length < 8 || s.passwords.min_length > s.passwords.max_bytes)
+  if (s.passwords.min_length < 8
+      || s.passwords.min_length > s.passwords.max_bytes)
     return invalid("password.min-length must be at least 8 and at most "
                    "password.max-bytes");
   s.hasher_workers = caf::get_or(cfg, "hasher.workers", size_t{2});

@@ -64,6 +64,15 @@ std::string render(const caf::error& err) {
   return out;
 }
 
+caf::error annotate(const caf::error& err, const std::string& what) {
+  if (err.category() != caf::atom("herald"))
+    return caf::make_error(ec::internal, what + ": " + render(err));
+  auto text = what;
+  if (auto ctx = context_text(err.context()); !ctx.empty())
+    text += ": " + ctx;
+  return caf::make_error(static_cast<ec>(err.code()), std::move(text));
+}
+
 void add_error_category(caf::actor_system_config& cfg) {
   cfg.add_error_category(caf::atom("herald"),
                          [](uint8_t code, caf::atom_value,

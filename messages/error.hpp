@@ -45,6 +45,10 @@ ec ec_from_string(const std::string& name);
 /// error carries a string), used for CLI output and logs.
 std::string render(const caf::error& err);
 
+/// Keeps the code of a herald error (other categories become `internal`) and
+/// puts `what` in front of its text: "what: original text".
+caf::error annotate(const caf::error& err, const std::string& what);
+
 /// Registers the error category's renderer with CAF.
 void add_error_category(caf::actor_system_config& cfg);
 

@@ -104,18 +104,6 @@ caf::expected<std::vector<compiled>> compiled_migrations() {
   return out;
 }
 
-/// Keeps the code of `err` and puts `what` in front of its text.
-caf::error wrap(const caf::error& err, const std::string& what) {
-  if (err.category() != caf::atom("herald"))
-    return caf::make_error(ec::internal, what + ": " + render(err));
-  std::string text = what;
-  auto& ctx = err.context();
-  for (size_t i = 0; i < ctx.size(); ++i)
-    if (ctx.match_element<std::string>(i))
-      text += ": " + ctx.get_as<std::string>(i);
-  return caf::make_error(static_cast<ec>(err.code()), std::move(text));
-}
-
 /// Applies what is missing; the caller holds the migration lock.
 caf::error apply_pending(mysql::connection& db) {
   auto wanted = compiled_migrations();
@@ -128,12 +116,12 @@ caf::error apply_pending(mysql::connection& db) {
       "applied_at BIGINT NOT NULL"
       ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4");
   if (!created)
-    return wrap(created.error(), "cannot create schema_migrations");
+    return annotate(created.error(), "cannot create schema_migrations");
   auto rows = db.query("SELECT version, name, checksum FROM schema_migrations "
                        "ORDER BY version",
                        {}, {column::i64, column::text, column::text});
   if (!rows)
-    return wrap(rows.error(), "cannot read schema_migrations");
+    return annotate(rows.error(), "cannot read schema_migrations");
   std::map<int64_t, std::pair<std::string, std::string>> applied;
   for (auto& r : *rows)
     applied.emplace(std::get<int64_t>(r[0]),
@@ -162,16 +150,17 @@ caf::error apply_pending(mysql::connection& db) {
     auto statements = split_statements(m.source->sql);
     for (size_t k = 0; k < statements.size(); ++k)
       if (auto res = db.execute(statements[k]); !res)
-        return wrap(res.error(), std::string{"migration "} + m.source->name
-                                     + ", statement " + std::to_string(k + 1));
+        return annotate(res.error(), std::string{"migration "} + m.source->name
+                                         + ", statement "
+                                         + std::to_string(k + 1));
     auto recorded
         = db.execute("INSERT INTO schema_migrations (version, name, "
                      "checksum, applied_at) VALUES (?, ?, ?, "
                      "UNIX_TIMESTAMP())",
                      {m.version, std::string{m.source->name}, m.checksum});
     if (!recorded)
-      return wrap(recorded.error(),
-                  std::string{"cannot record migration "} + m.source->name);
+      return annotate(recorded.error(),
+                      std::string{"cannot record migration "} + m.source->name);
   }
   return caf::none;
 }
@@ -184,12 +173,12 @@ caf::error migrate(const mysql_settings& cfg) {
                            std::string{"no database configured to migrate"});
   auto opened = mysql::connection::open(cfg);
   if (!opened)
-    return wrap(opened.error(), "cannot migrate " + describe(cfg));
+    return annotate(opened.error(), "cannot migrate " + describe(cfg));
   auto& db = **opened;
   auto lock = db.query("SELECT GET_LOCK(?, ?)",
                        {std::string{lock_name}, lock_wait}, {column::i64});
   if (!lock)
-    return wrap(lock.error(), "cannot take the migration lock");
+    return annotate(lock.error(), "cannot take the migration lock");
   auto granted = !lock->empty()
                  && std::holds_alternative<int64_t>(lock->front()[0])
                  && std::get<int64_t>(lock->front()[0]) == 1;
