@@ -49,11 +49,22 @@ using std::chrono::duration;
 
 namespace {
 
+/// CAF options from the command line after mode and seconds, e.g.
+/// `--scheduler.max-threads=1`, so tuning can be measured.
+std::vector<std::string> caf_arguments;
+
 struct bench_config : caf::actor_system_config {
   bench_config() {
     load<caf::io::middleman>();
     herald::add_message_types(*this);
     set("middleman.app-identifiers", std::vector<std::string>{"herald"});
+    // The node's scheduler defaults (see node_config).
+    set("work-stealing.aggressive-poll-attempts", size_t{0});
+    set("work-stealing.moderate-poll-attempts", size_t{0});
+    if (auto err = parse(caf_arguments)) {
+      std::cerr << "bad CAF option: " << to_string(err) << "\n";
+      std::exit(2);
+    }
   }
 };
 
@@ -213,6 +224,18 @@ int bench_validate(double seconds) {
       .receive([&](issued_token& t) { tok = t.token; },
                [](caf::error&) { std::exit(1); });
   auto raw = raw_hmac_rate(tok, seconds);
+  auto settings = make_token_settings();
+  size_t plain_done = 0;
+  auto plain_start = clock_type::now();
+  while (seconds_since(plain_start) < seconds) {
+    for (int i = 0; i < 1000; ++i)
+      if (!jwt::validate(tok, settings.keys, settings.policy, unix_now()))
+        std::exit(1);
+    plain_done += 1000;
+  }
+  report("jwt::validate, plain function, one thread",
+         static_cast<double>(plain_done) / seconds_since(plain_start), raw,
+         "req/s");
   auto actor = in_flight<token_actor, claims>(sys, tokens, seconds, 100,
                                               atom::validate_v, tok);
   report("token validation (100 in flight)", actor, raw, "req/s");
@@ -401,6 +424,8 @@ int main(int argc, char** argv) {
     return serve(static_cast<uint16_t>(std::atoi(argv[2])),
                  static_cast<uint16_t>(std::atoi(argv[3])));
   double seconds = argc > 2 ? std::atof(argv[2]) : 3.0;
+  for (int i = 3; i < argc; ++i)
+    caf_arguments.emplace_back(argv[i]);
   if (seconds <= 0 || seconds > 60) {
     std::cerr << "seconds must be in (0, 60]\n";
     return 2;
