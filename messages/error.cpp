@@ -19,6 +19,9 @@ constexpr const char* names[] = {
     "rate_limited",
     "unavailable",
     "internal",
+    "already_used",
+    "revoked",
+    "rejected",
 };
 
 std::string context_text(const caf::message& ctx) {

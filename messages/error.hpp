@@ -33,6 +33,12 @@ enum class ec : uint8_t {
   unavailable,
   /// A bug or an invariant broken on our side; the message says which.
   internal,
+  /// A single-use token (password reset) was used already.
+  already_used,
+  /// A token was voided before its use (e.g. by a newer successful reset).
+  revoked,
+  /// A peer refused for good (e.g. SMTP 5xx): retrying will not help.
+  rejected,
 };
 
 /// Returns the code's name, e.g. "not_found".

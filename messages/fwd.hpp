@@ -26,6 +26,23 @@ CAF_ADD_ATOM(herald, herald::atom, get, "get")
 CAF_ADD_ATOM(herald, herald::atom, by_email, "by_email")
 CAF_ADD_ATOM(herald, herald::atom, user, "user")
 CAF_ADD_ATOM(herald, herald::atom, token, "token")
+// -- events, outbox, password reset, mail -----------------------------------
+CAF_ADD_ATOM(herald, herald::atom, publish, "publish")
+CAF_ADD_ATOM(herald, herald::atom, subscribe, "subscribe")
+CAF_ADD_ATOM(herald, herald::atom, handle, "handle")
+CAF_ADD_ATOM(herald, herald::atom, wake, "wake")
+CAF_ADD_ATOM(herald, herald::atom, tick, "tick")
+CAF_ADD_ATOM(herald, herald::atom, outbox, "outbox")
+CAF_ADD_ATOM(herald, herald::atom, outbox_fetch, "ob_fetch")
+CAF_ADD_ATOM(herald, herald::atom, outbox_done, "ob_done")
+CAF_ADD_ATOM(herald, herald::atom, outbox_failed, "ob_failed")
+CAF_ADD_ATOM(herald, herald::atom, reset, "reset")
+CAF_ADD_ATOM(herald, herald::atom, reset_request, "reset_req")
+CAF_ADD_ATOM(herald, herald::atom, reset_check, "reset_chk")
+CAF_ADD_ATOM(herald, herald::atom, reset_confirm, "reset_conf")
+CAF_ADD_ATOM(herald, herald::atom, processed, "processed")
+CAF_ADD_ATOM(herald, herald::atom, mark_processed, "mark_proc")
+CAF_ADD_ATOM(herald, herald::atom, send, "send")
 
 namespace herald {
 
@@ -40,5 +57,9 @@ struct issued_token;
 struct claims;
 struct password_check;
 struct node_status;
+struct event;
+struct outbox_status;
+struct reset_ticket;
+struct mail;
 
 } // namespace herald

@@ -6,8 +6,10 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "messages/event_actors.hpp"
 #include "messages/fwd.hpp"
 #include "messages/node.hpp"
+#include "messages/reset_actor.hpp"
 #include "messages/token_actor.hpp"
 #include "messages/user_actor.hpp"
 
@@ -19,6 +21,10 @@ using node_actor = caf::typed_actor<
     /// Answers the user service of this node; `unavailable` without that role.
     caf::replies_to<atom::get, atom::user>::with<user_actor>,
     /// Answers the token service of this node; `unavailable` without that role.
-    caf::replies_to<atom::get, atom::token>::with<token_actor>>;
+    caf::replies_to<atom::get, atom::token>::with<token_actor>,
+    /// Answers the password reset service; `unavailable` without that role.
+    caf::replies_to<atom::get, atom::reset>::with<password_reset_actor>,
+    /// Answers the outbox relay; `unavailable` if this node runs none.
+    caf::replies_to<atom::get, atom::outbox>::with<outbox_relay_actor>>;
 
 } // namespace herald

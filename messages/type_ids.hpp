@@ -5,9 +5,13 @@
 
 #include <caf/type_id.hpp>
 
+#include "messages/event.hpp"
+#include "messages/event_actors.hpp"
 #include "messages/hasher_actor.hpp"
+#include "messages/mail_actor.hpp"
 #include "messages/node.hpp"
 #include "messages/node_actor.hpp"
+#include "messages/reset_actor.hpp"
 #include "messages/storage_actor.hpp"
 #include "messages/token.hpp"
 #include "messages/token_actor.hpp"
@@ -33,6 +37,17 @@ CAF_BEGIN_TYPE_ID_BLOCK(herald, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(herald, (herald::storage_actor))
   CAF_ADD_TYPE_ID(herald, (herald::hasher_actor))
   CAF_ADD_TYPE_ID(herald, (herald::node_actor))
+  CAF_ADD_TYPE_ID(herald, (herald::event))
+  CAF_ADD_TYPE_ID(herald, (herald::outbox_status))
+  CAF_ADD_TYPE_ID(herald, (herald::reset_ticket))
+  CAF_ADD_TYPE_ID(herald, (herald::mail))
+  CAF_ADD_TYPE_ID(herald, (std::vector<herald::event>))
+  CAF_ADD_TYPE_ID(herald, (std::vector<uint64_t>))
+  CAF_ADD_TYPE_ID(herald, (herald::event_handler_actor))
+  CAF_ADD_TYPE_ID(herald, (herald::event_bus_actor))
+  CAF_ADD_TYPE_ID(herald, (herald::outbox_relay_actor))
+  CAF_ADD_TYPE_ID(herald, (herald::password_reset_actor))
+  CAF_ADD_TYPE_ID(herald, (herald::smtp_actor))
 
 CAF_END_TYPE_ID_BLOCK(herald)
 

@@ -1,0 +1,116 @@
+// Events: what happened, written to the outbox in the transaction that made
+// it happen, then delivered to subscribers (and, later, to RabbitMQ).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/meta/type_name.hpp>
+
+#include "messages/fwd.hpp"
+
+namespace herald {
+
+// -- topics --------------------------------------------------------------------
+
+constexpr const char* topic_user_created = "user.created";
+constexpr const char* topic_user_updated = "user.updated";
+constexpr const char* topic_user_deleted = "user.deleted";
+constexpr const char* topic_password_changed = "user.password_changed";
+constexpr const char* topic_reset_requested = "password.reset_requested";
+
+/// One event. `data` is a JSON object whose fields depend on the topic:
+/// - user.created:            {"user_id", "name", "email", "role"}
+/// - user.updated:            {"user_id", "name", "email", "role", "changed": [...]}
+/// - user.deleted:            {"user_id", "email"}
+/// - user.password_changed:   {"user_id", "name", "email"}
+/// - password.reset_requested {"user_id", "name", "email", "token",
+///                             "expires_at"}  (the plain token: the outbox row
+///                             is purged once delivered)
+struct event {
+  /// Unique id (UUID text); handlers deduplicate by it.
+  std::string id;
+  std::string topic;
+  /// Unix milliseconds when the change committed.
+  int64_t time = 0;
+  /// Name of the node that wrote it.
+  std::string source;
+  /// Events with the same key are delivered in order ("user:<id>").
+  std::string key;
+  /// JSON object text.
+  std::string data;
+  /// Position in the outbox; 0 for an event that did not come from it.
+  uint64_t seq = 0;
+  /// Delivery attempts so far.
+  uint32_t attempts = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, event& x) {
+  return f(caf::meta::type_name("herald::event"), x.id, x.topic, x.time,
+           x.source, x.key, x.data, x.seq, x.attempts);
+}
+
+/// What `heraldctl outbox status` shows.
+struct outbox_status {
+  /// Rows waiting for delivery (not dead).
+  uint64_t pending = 0;
+  /// Rows given up on after the configured attempts.
+  uint64_t dead = 0;
+  /// Age of the oldest pending row in milliseconds (0 if none).
+  int64_t oldest_age_ms = 0;
+  /// The last delivery error ("" if none), with its event's topic and id.
+  std::string last_error;
+  /// Events delivered since this relay started.
+  uint64_t delivered = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, outbox_status& x) {
+  return f(caf::meta::type_name("herald::outbox_status"), x.pending, x.dead,
+           x.oldest_age_ms, x.last_error, x.delivered);
+}
+
+/// A password reset request as storage records it.
+struct reset_ticket {
+  /// Lower-cased, syntax-checked email as requested.
+  std::string email;
+  /// SHA-256 of the token, lower-case hex. Only this is stored for good.
+  std::string token_hash;
+  /// The plain token (base64url of 32 random bytes), for the mail link only:
+  /// it goes into the outbox payload, never into password_resets.
+  std::string token;
+  /// Unix seconds.
+  int64_t expires_at = 0;
+  /// Requests allowed per email per hour (counted for every email, known or
+  /// not, so the limit reveals nothing).
+  uint32_t max_per_hour = 5;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, reset_ticket& x) {
+  return f(caf::meta::type_name("herald::reset_ticket"), x.email,
+           x.token_hash, x.token, x.expires_at, x.max_per_hour);
+}
+
+/// A mail ready for the SMTP bridge. Header values never contain CR or LF.
+struct mail {
+  /// Envelope and header recipient: a bare address.
+  std::string to;
+  std::string subject;
+  std::string text;
+  /// Optional HTML alternative.
+  std::string html;
+  /// Message-ID without brackets, derived from the event id (idempotency at
+  /// the receiving end, too).
+  std::string message_id;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, mail& x) {
+  return f(caf::meta::type_name("herald::mail"), x.to, x.subject, x.text,
+           x.html, x.message_id);
+}
+
+} // namespace herald
