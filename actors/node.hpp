@@ -22,10 +22,20 @@ struct node_state {
   /// Invalid when this node does not host the service.
   user_actor users;
   token_actor tokens;
+  password_reset_actor resets;
+  outbox_relay_actor relay;
+};
+
+/// The services a node hosts; invalid handles for roles it does not have.
+struct node_services {
+  user_actor users;
+  token_actor tokens;
+  password_reset_actor resets;
+  outbox_relay_actor relay;
 };
 
 node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
                                node_status info, storage_actor store,
-                               user_actor users, token_actor tokens);
+                               node_services services);
 
 } // namespace herald

@@ -24,6 +24,12 @@ void announce_version(self_ptr self, uint64_t id, uint32_t version) {
     self->send(self->state.tokens, atom::forget_v, id, version);
 }
 
+/// Every change wrote an event to the outbox; the relay sends it now.
+void wake_relay(self_ptr self) {
+  if (self->state.relay)
+    self->send(self->state.relay, atom::wake_v);
+}
+
 /// Stores a patch and answers the promise with the public view.
 void store_patch(self_ptr self, caf::typed_response_promise<user> rp,
                  uint64_t id, account_patch patch) {
@@ -34,6 +40,7 @@ void store_patch(self_ptr self, caf::typed_response_promise<user> rp,
           [self, rp, revokes](account& acc) mutable {
             if (revokes)
               announce_version(self, acc.profile.id, acc.profile.token_version);
+            wake_relay(self);
             rp.deliver(std::move(acc.profile));
           },
           [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
@@ -70,8 +77,9 @@ void rehash(self_ptr self, uint64_t id, const std::string& password) {
 user_actor::behavior_type
 user_service(user_actor::stateful_pointer<user_state> self,
              user_settings settings, storage_actor store, hasher_actor hasher,
-             token_actor tokens) {
+             token_actor tokens, outbox_relay_actor relay) {
   auto& st = self->state;
+  st.relay = std::move(relay);
   st.settings = std::move(settings);
   st.store = std::move(store);
   st.hasher = std::move(hasher);
@@ -97,8 +105,9 @@ user_service(user_actor::stateful_pointer<user_state> self,
                   self->request(self->state.store, self->state.settings.timeout,
                                 atom::create_v, std::move(acc))
                       .then(
-                          [rp](account& created) mutable {
+                          [self, rp](account& created) mutable {
                             spdlog::info("created user {}", created.profile.id);
+                            wake_relay(self);
                             rp.deliver(std::move(created.profile));
                           },
                           [rp](caf::error& err) mutable {
@@ -200,6 +209,7 @@ user_service(user_actor::stateful_pointer<user_state> self,
             .then(
                 [self, rp, id](caf::ok_atom) mutable {
                   spdlog::info("deleted user {}", id);
+                  wake_relay(self);
                   announce_version(self, id, 0);
                   rp.deliver(caf::ok_atom_v);
                 },

@@ -8,6 +8,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "actors/account_policy.hpp"
+#include "messages/event_actors.hpp"
 #include "messages/hasher_actor.hpp"
 #include "messages/storage_actor.hpp"
 #include "messages/token_actor.hpp"
@@ -32,11 +33,13 @@ struct user_state {
   /// Told about token version changes so revocation is immediate on this
   /// node; may be invalid when no token service runs here.
   token_actor tokens;
+  /// Woken after each change so its event goes out at once; may be invalid.
+  outbox_relay_actor relay;
 };
 
 user_actor::behavior_type
 user_service(user_actor::stateful_pointer<user_state> self,
              user_settings settings, storage_actor store, hasher_actor hasher,
-             token_actor tokens);
+             token_actor tokens, outbox_relay_actor relay);
 
 } // namespace herald

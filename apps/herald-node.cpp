@@ -13,11 +13,16 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "actors/event_bus.hpp"
 #include "actors/hasher.hpp"
 #include "actors/jwt.hpp"
+#include "actors/mailer.hpp"
 #include "actors/node.hpp"
+#include "actors/outbox_relay.hpp"
+#include "actors/password_reset.hpp"
 #include "actors/token.hpp"
 #include "actors/user.hpp"
+#include "bridges/smtp/smtp.hpp"
 #include "config/settings.hpp"
 #include "messages/error.hpp"
 #include "storage/migrations.hpp"
@@ -102,19 +107,81 @@ int main(int argc, char** argv) {
       std::string(reinterpret_cast<char*>(noise), sizeof(noise)), s.argon2);
   if (!dummy)
     return fail(render(dummy.error()));
+  smtp_settings smtp_cfg;
+  mailer_settings mail_cfg;
+  if (has_role(s, "mailer")) {
+    smtp_cfg.url = s.smtp_url;
+    smtp_cfg.starttls = s.smtp_starttls;
+    smtp_cfg.username = s.smtp_username;
+    smtp_cfg.password = s.smtp_password;
+    smtp_cfg.from = s.smtp_from;
+    smtp_cfg.timeout = s.smtp_timeout;
+    smtp_cfg.ca_file = s.smtp_ca_file;
+    smtp_cfg.workers = s.smtp_workers;
+    if (auto err = check_settings(smtp_cfg))
+      return fail("smtp: " + render(err));
+    auto templates = load_templates(s.mail_templates);
+    if (!templates)
+      return fail("mail.templates: " + render(templates.error()));
+    mail_cfg.templates = std::move(*templates);
+    mail_cfg.public_base_url = s.public_base_url;
+    mail_cfg.app_name = s.app_name;
+  }
+  s.mysql.event_source = s.node_name;
   caf::actor_system sys{cfg};
-  auto store = storage::spawn_mysql_storage(sys, s.mysql);
+  // Everything spawned, in order; shutdown stops it in reverse: the front
+  // first (no new requests), storage last.
+  std::vector<caf::actor> started;
+  auto track = [&](auto handle) {
+    started.push_back(caf::actor_cast<caf::actor>(handle));
+    return handle;
+  };
+  auto shutdown = [&] {
+    for (auto i = started.rbegin(); i != started.rend(); ++i)
+      caf::anon_send_exit(*i, caf::exit_reason::user_shutdown);
+  };
+  auto store = track(storage::spawn_mysql_storage(sys, s.mysql));
   hasher_actor hasher;
-  token_actor tokens;
-  user_actor users;
+  event_bus_actor bus;
+  smtp_actor smtp;
+  event_handler_actor mail;
+  node_services services;
   if (has_role(s, "token"))
-    tokens = sys.spawn(token, tokens_cfg, store);
+    services.tokens = track(sys.spawn(token, tokens_cfg, store));
+  if (has_role(s, "user") || has_role(s, "reset"))
+    hasher = track(spawn_hasher(sys, s.hasher_workers, s.argon2));
+  if (has_role(s, "mailer")) {
+    bus = track(sys.spawn(event_bus, s.outbox.delivery_timeout));
+    smtp = track(spawn_smtp(sys, smtp_cfg));
+    mail = track(sys.spawn(mailer, mail_cfg, store, smtp));
+    caf::scoped_actor self{sys};
+    caf::error subscribe_err;
+    for (auto topic :
+         {topic_user_created, topic_reset_requested, topic_password_changed})
+      self->request(bus, std::chrono::seconds(5), atom::subscribe_v,
+                    std::string{topic}, mail)
+          .receive([](caf::ok_atom) {},
+                   [&](caf::error& err) { subscribe_err = err; });
+    if (subscribe_err) {
+      shutdown();
+      return fail("subscribing the mailer: " + render(subscribe_err));
+    }
+    services.relay = track(sys.spawn(outbox_relay, s.outbox, store, bus));
+  }
   if (has_role(s, "user")) {
-    hasher = spawn_hasher(sys, s.hasher_workers, s.argon2);
     user_settings us;
     us.passwords = s.passwords;
     us.dummy_hash = std::move(*dummy);
-    users = sys.spawn(user_service, us, store, hasher, tokens);
+    services.users = track(sys.spawn(user_service, us, store, hasher,
+                                     services.tokens, services.relay));
+  }
+  if (has_role(s, "reset")) {
+    reset_settings rs;
+    rs.ttl = s.reset_ttl;
+    rs.max_per_hour = s.reset_max_per_hour;
+    rs.passwords = s.passwords;
+    services.resets = track(sys.spawn(password_reset, rs, store, hasher,
+                                      services.tokens, services.relay));
   }
   node_status info;
   info.name = s.node_name;
@@ -123,18 +190,9 @@ int main(int argc, char** argv) {
   info.cluster_endpoint = s.cluster_host + ":" + std::to_string(s.cluster_port);
   info.storage = storage::describe(s.mysql);
   info.started_at = static_cast<int64_t>(std::time(nullptr));
-  auto receptionist = sys.spawn(node, info, store, users, tokens);
+  auto receptionist = track(sys.spawn(node, info, store, services));
   auto port = sys.middleman().publish(receptionist, s.cluster_port,
                                       s.cluster_host.c_str(), true);
-  auto shutdown = [&] {
-    for (auto& handle : {caf::actor_cast<caf::actor>(receptionist),
-                         caf::actor_cast<caf::actor>(users),
-                         caf::actor_cast<caf::actor>(tokens),
-                         caf::actor_cast<caf::actor>(hasher),
-                         caf::actor_cast<caf::actor>(store)})
-      if (handle)
-        caf::anon_send_exit(handle, caf::exit_reason::user_shutdown);
-  };
   if (!port) {
     shutdown();
     return fail("cannot publish on " + info.cluster_endpoint + ": "
@@ -163,6 +221,9 @@ int main(int argc, char** argv) {
             << "  hasher:  argon2id m=" << s.argon2.memory_kib
             << " t=" << s.argon2.iterations << " p=" << s.argon2.parallelism
             << ", " << s.hasher_workers << " workers\n";
+  if (has_role(s, "mailer"))
+    std::cout << "  mail:    " << s.smtp_url << " from " << s.smtp_from
+              << ", links " << s.public_base_url << "/reset-password\n";
   if (s.dev_mode)
     std::cout << "  DEV MODE: development secrets are allowed; never run "
                  "like this in production\n";

@@ -22,8 +22,10 @@ const char* development_mysql_password = "herald-dev-password";
 
 namespace {
 
-const char* sections[]
-    = {"herald", "cluster", "mysql", "token", "password", "hasher"};
+const char* sections[] = {"herald", "cluster", "mysql",  "token", "password",
+                          "hasher", "reset",   "outbox", "smtp",  "mail"};
+
+const char* known_roles[] = {"user", "token", "reset", "mailer"};
 
 caf::error invalid(std::string what) {
   return caf::make_error(ec::invalid_argument, std::move(what));
@@ -101,6 +103,33 @@ node_config::node_config() {
   caf::config_option_adder{custom_options_, "password"}
       .add<size_t>("min-length", "minimum password length in characters")
       .add<size_t>("max-bytes", "maximum password length in bytes");
+  caf::config_option_adder{custom_options_, "reset"}
+      .add<caf::timespan>("ttl", "lifetime of a password reset token")
+      .add<uint32_t>("max-per-hour",
+                     "reset requests allowed per email per hour");
+  caf::config_option_adder{custom_options_, "outbox"}
+      .add<caf::timespan>("poll-interval", "how often the outbox is read")
+      .add<uint32_t>("batch", "rows read at once")
+      .add<uint32_t>("max-attempts", "delivery attempts before a row is dead")
+      .add<caf::timespan>("backoff-min", "first retry delay")
+      .add<caf::timespan>("backoff-max", "longest retry delay")
+      .add<caf::timespan>("delivery-timeout", "time subscribers get per event");
+  caf::config_option_adder{custom_options_, "smtp"}
+      .add<std::string>("url", "smtp://host:port (STARTTLS optional) or "
+                               "smtps://host:port (implicit TLS)")
+      .add<bool>("starttls", "require STARTTLS on smtp://")
+      .add<std::string>("username", "SMTP user (empty: no AUTH)")
+      .add<std::string>("password", "SMTP password (prefer the environment)")
+      .add<std::string>("password-file", "file holding the SMTP password")
+      .add<std::string>("from",
+                        "From header, e.g. herald <noreply@example.org>")
+      .add<caf::timespan>("timeout", "time for one mail transaction")
+      .add<size_t>("workers", "parallel SMTP connections")
+      .add<std::string>("ca-file", "CA bundle for the server's certificate");
+  caf::config_option_adder{custom_options_, "mail"}
+      .add<std::string>("templates", "folder of the mail templates")
+      .add<std::string>("public-base-url", "base of links in mails")
+      .add<std::string>("app-name", "product name used in mails");
   caf::config_option_adder{custom_options_, "hasher"}
       .add<size_t>("workers", "detached argon2id workers")
       .add<uint32_t>("memory-kib", "argon2id memory cost in KiB")
@@ -144,7 +173,8 @@ std::vector<std::string> layered_arguments(int argc, char** argv, char** env) {
 
 caf::error parse_layered(caf::actor_system_config& cfg, int argc, char** argv,
                          char** env, const char* default_file) {
-  static constexpr const char* bool_options[] = {"herald.dev-mode"};
+  static constexpr const char* bool_options[]
+      = {"herald.dev-mode", "smtp.starttls"};
   std::vector<std::pair<std::string, bool>> bools;
   std::vector<std::string> args;
   for (auto& arg : layered_arguments(argc, argv, env)) {
@@ -187,14 +217,16 @@ read_settings(const caf::actor_system_config& cfg) {
     return to_seconds(caf::get_or(cfg, key, caf::timespan{fallback}));
   };
   s.node_name = str("herald.node-name", "herald-1");
-  s.roles = caf::get_or(cfg, "herald.roles",
-                        std::vector<std::string>{"user", "token"});
+  s.roles = caf::get_or(
+      cfg, "herald.roles",
+      std::vector<std::string>{"user", "token", "reset", "mailer"});
   s.dev_mode = caf::get_or(cfg, "herald.dev-mode", false);
   s.log_level = str("herald.log-level", "info");
   for (auto& role : s.roles)
-    if (role != "user" && role != "token")
+    if (std::find(std::begin(known_roles), std::end(known_roles), role)
+        == std::end(known_roles))
       return invalid("herald.roles: unknown role '" + role
-                     + "' (this version hosts: user, token)");
+                     + "' (this version hosts: user, token, reset, mailer)");
   s.cluster_host = str("cluster.host", "127.0.0.1");
   s.cluster_port = caf::get_or(cfg, "cluster.port", uint16_t{4710});
   auto& db = s.mysql;
@@ -268,6 +300,58 @@ read_settings(const caf::actor_system_config& cfg) {
           || s.argon2.parallelism < 1))
     return invalid("hasher: argon2id parameters below OWASP's minimum "
                    "(m=19456, t=2, p=1) need dev mode");
+  s.reset_ttl = span("reset.ttl", seconds{900});
+  s.reset_max_per_hour = caf::get_or(cfg, "reset.max-per-hour", uint32_t{5});
+  if (s.reset_ttl < seconds{60} || s.reset_ttl > seconds{86400})
+    return invalid("reset.ttl must be between 1min and 24h");
+  if (s.reset_max_per_hour < 1)
+    return invalid("reset.max-per-hour must be at least 1");
+  auto ms = [&](const char* key, std::chrono::milliseconds fallback) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+        caf::get_or(cfg, key, caf::timespan{fallback}));
+  };
+  auto& ob = s.outbox;
+  ob.poll_interval = ms("outbox.poll-interval", ob.poll_interval);
+  ob.batch = caf::get_or(cfg, "outbox.batch", ob.batch);
+  ob.max_attempts = caf::get_or(cfg, "outbox.max-attempts", ob.max_attempts);
+  ob.backoff_min = ms("outbox.backoff-min", ob.backoff_min);
+  ob.backoff_max = ms("outbox.backoff-max", ob.backoff_max);
+  ob.delivery_timeout = span("outbox.delivery-timeout", ob.delivery_timeout);
+  if (ob.poll_interval < std::chrono::milliseconds{10} || ob.batch < 2
+      || ob.max_attempts < 1 || ob.backoff_min.count() <= 0
+      || ob.backoff_max < ob.backoff_min)
+    return invalid("outbox: poll-interval >= 10ms, batch >= 2, max-attempts "
+                   ">= 1 and 0 < backoff-min <= backoff-max are required");
+  s.smtp_url = str("smtp.url", "smtp://127.0.0.1:2525");
+  s.smtp_starttls = caf::get_or(cfg, "smtp.starttls", false);
+  s.smtp_username = str("smtp.username", "");
+  s.smtp_password = str("smtp.password", "");
+  if (auto file = str("smtp.password-file", ""); !file.empty()) {
+    auto content = read_file(file);
+    if (!content)
+      return invalid("smtp.password-file: " + render(content.error()));
+    s.smtp_password = trim(*content);
+  }
+  s.smtp_from = str("smtp.from", "herald <noreply@herald.localhost>");
+  s.smtp_timeout = span("smtp.timeout", seconds{30});
+  s.smtp_workers = caf::get_or(cfg, "smtp.workers", size_t{2});
+  s.smtp_ca_file = str("smtp.ca-file", "");
+  if (s.smtp_url.rfind("smtp://", 0) != 0
+      && s.smtp_url.rfind("smtps://", 0) != 0)
+    return invalid("smtp.url must start with smtp:// or smtps://");
+  if (s.smtp_workers < 1 || s.smtp_workers > 64)
+    return invalid("smtp.workers must be 1 to 64");
+  s.mail_templates = str("mail.templates", "config/templates");
+  s.public_base_url = str("mail.public-base-url", "http://127.0.0.1:8080");
+  s.app_name = str("mail.app-name", "herald");
+  if (s.public_base_url.rfind("https://", 0) != 0
+      && s.public_base_url.rfind("http://", 0) != 0)
+    return invalid("mail.public-base-url must start with https:// or http://");
+  if (s.public_base_url.find_first_of("\r\n\"'<> ") != std::string::npos)
+    return invalid("mail.public-base-url contains characters not allowed "
+                   "in a URL");
+  while (!s.public_base_url.empty() && s.public_base_url.back() == '/')
+    s.public_base_url.pop_back();
   return s;
 }
 

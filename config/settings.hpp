@@ -12,6 +12,7 @@
 
 #include "actors/account_policy.hpp"
 #include "actors/hasher.hpp"
+#include "actors/outbox_relay.hpp"
 #include "storage/mysql_settings.hpp"
 
 namespace herald {
@@ -60,6 +61,23 @@ struct node_settings {
   password_policy passwords;
   argon2_params argon2;
   size_t hasher_workers = 2;
+  std::chrono::seconds reset_ttl{900};
+  uint32_t reset_max_per_hour = 5;
+  outbox_settings outbox;
+  /// SMTP bridge: URL (smtp:// or smtps://), STARTTLS required, credentials,
+  /// From header, timeout, workers, CA file.
+  std::string smtp_url;
+  bool smtp_starttls = false;
+  std::string smtp_username;
+  std::string smtp_password;
+  std::string smtp_from;
+  std::chrono::seconds smtp_timeout{30};
+  size_t smtp_workers = 2;
+  std::string smtp_ca_file;
+  /// Mail templates folder and the base URL of links in mails.
+  std::string mail_templates;
+  std::string public_base_url;
+  std::string app_name;
 };
 
 /// Reads the settings from a parsed config, reading secrets from files where

@@ -34,6 +34,8 @@ using outbox_relay_actor = caf::typed_actor<
     /// Pending and dead counts, age of the oldest pending row, last error.
     caf::replies_to<atom::outbox, atom::status>::with<outbox_status>,
     /// Looks for new rows now instead of at the next poll.
-    caf::reacts_to<atom::wake>>;
+    caf::reacts_to<atom::wake>,
+    /// The relay's own timer (poll, retry due rows, flush); sent to itself.
+    caf::reacts_to<atom::tick>>;
 
 } // namespace herald

@@ -1,5 +1,9 @@
 #include "tests/support/fake_storage.hpp"
 
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
+
 #include "messages/error.hpp"
 
 namespace herald::test {
@@ -22,102 +26,280 @@ bool email_taken(const fake_store& s, const std::string& email, uint64_t id) {
   return false;
 }
 
+account* find_by_email(fake_store& s, const std::string& email) {
+  for (auto& [id, acc] : s.accounts)
+    if (acc.profile.email == email)
+      return &acc;
+  return nullptr;
+}
+
+/// Appends an outbox row as the MySQL store does in its transactions.
+void add_event(fake_store& s, const char* topic, uint64_t user_id,
+               nlohmann::json data) {
+  event ev;
+  ev.seq = s.next_seq++;
+  ev.id = "00000000-0000-4000-8000-" + std::to_string(100000000000 + ev.seq);
+  ev.topic = topic;
+  ev.time = s.now * 1000;
+  ev.source = s.source;
+  ev.key = "user:" + std::to_string(user_id);
+  ev.data = data.dump();
+  s.outbox.emplace(ev.seq, std::move(ev));
+}
+
+caf::error check_reset(fake_store& s, const std::string& hash) {
+  auto i = s.resets.find(hash);
+  if (i == s.resets.end())
+    return caf::make_error(ec::not_found, std::string{"unknown reset token"});
+  if (i->second.used)
+    return caf::make_error(ec::already_used,
+                           std::string{"reset token was used already"});
+  if (i->second.voided)
+    return caf::make_error(ec::revoked, std::string{"reset token was voided"});
+  if (i->second.expires_at <= s.now)
+    return caf::make_error(ec::expired, std::string{"reset token expired"});
+  return caf::none;
+}
+
 } // namespace
 
 storage_actor::behavior_type fake_storage(storage_actor::pointer,
                                           std::shared_ptr<fake_store> store) {
   return {
-    [store](atom::create, new_account& x) -> caf::result<account> {
-      if (store->down)
-        return unavailable();
-      ++store->creates;
-      if (email_taken(*store, x.email, 0))
-        return caf::make_error(ec::conflict,
-                               std::string{"email is already registered"});
-      account acc;
-      acc.profile.id = store->next_id++;
-      acc.profile.name = std::move(x.name);
-      acc.profile.email = std::move(x.email);
-      acc.profile.role = std::move(x.role);
-      acc.profile.created_at = acc.profile.updated_at = 1700000000;
-      acc.password_hash = std::move(x.password_hash);
-      store->accounts[acc.profile.id] = acc;
-      return acc;
-    },
-    [store](atom::get, uint64_t id) -> caf::result<account> {
-      if (store->down)
-        return unavailable();
-      auto i = store->accounts.find(id);
-      if (i == store->accounts.end())
-        return missing(id);
-      return i->second;
-    },
-    [store](atom::get, atom::by_email,
-            const std::string& email) -> caf::result<account> {
-      if (store->down)
-        return unavailable();
-      for (auto& [id, acc] : store->accounts)
-        if (acc.profile.email == email)
-          return acc;
-      return caf::make_error(ec::not_found, std::string{"no user with email"});
-    },
-    [store](atom::list, uint32_t page,
-            uint32_t per_page) -> caf::result<user_page> {
-      if (store->down)
-        return unavailable();
-      user_page result;
-      result.page = page;
-      result.per_page = per_page;
-      result.total = store->accounts.size();
-      uint64_t skip = uint64_t{page - 1} * per_page;
-      for (auto& [id, acc] : store->accounts) {
-        if (skip > 0) {
-          --skip;
-          continue;
+      [store](atom::create, new_account& x) -> caf::result<account> {
+        if (store->down)
+          return unavailable();
+        ++store->creates;
+        if (email_taken(*store, x.email, 0))
+          return caf::make_error(ec::conflict,
+                                 std::string{"email is already registered"});
+        account acc;
+        acc.profile.id = store->next_id++;
+        acc.profile.name = std::move(x.name);
+        acc.profile.email = std::move(x.email);
+        acc.profile.role = std::move(x.role);
+        acc.profile.created_at = acc.profile.updated_at = 1700000000;
+        acc.password_hash = std::move(x.password_hash);
+        store->accounts[acc.profile.id] = acc;
+        add_event(*store, topic_user_created, acc.profile.id,
+                  {{"user_id", acc.profile.id},
+                   {"name", acc.profile.name},
+                   {"email", acc.profile.email},
+                   {"role", acc.profile.role}});
+        return acc;
+      },
+      [store](atom::get, uint64_t id) -> caf::result<account> {
+        if (store->down)
+          return unavailable();
+        auto i = store->accounts.find(id);
+        if (i == store->accounts.end())
+          return missing(id);
+        return i->second;
+      },
+      [store](atom::get, atom::by_email,
+              const std::string& email) -> caf::result<account> {
+        if (store->down)
+          return unavailable();
+        for (auto& [id, acc] : store->accounts)
+          if (acc.profile.email == email)
+            return acc;
+        return caf::make_error(ec::not_found,
+                               std::string{"no user with email"});
+      },
+      [store](atom::list, uint32_t page,
+              uint32_t per_page) -> caf::result<user_page> {
+        if (store->down)
+          return unavailable();
+        user_page result;
+        result.page = page;
+        result.per_page = per_page;
+        result.total = store->accounts.size();
+        uint64_t skip = uint64_t{page - 1} * per_page;
+        for (auto& [id, acc] : store->accounts) {
+          if (skip > 0) {
+            --skip;
+            continue;
+          }
+          if (result.items.size() == per_page)
+            break;
+          result.items.push_back(acc.profile);
         }
-        if (result.items.size() == per_page)
-          break;
-        result.items.push_back(acc.profile);
-      }
-      return result;
-    },
-    [store](atom::update, uint64_t id,
-            account_patch& p) -> caf::result<account> {
-      if (store->down)
-        return unavailable();
-      ++store->updates;
-      auto i = store->accounts.find(id);
-      if (i == store->accounts.end())
-        return missing(id);
-      if (p.set_email && email_taken(*store, p.email, id))
-        return caf::make_error(ec::conflict,
-                               std::string{"email is already registered"});
-      auto& acc = i->second;
-      if (p.set_name)
-        acc.profile.name = p.name;
-      if (p.set_email)
-        acc.profile.email = p.email;
-      if (p.set_role)
-        acc.profile.role = p.role;
-      if (p.set_password_hash)
-        acc.password_hash = p.password_hash;
-      if (p.bump_token_version)
+        return result;
+      },
+      [store](atom::update, uint64_t id,
+              account_patch& p) -> caf::result<account> {
+        if (store->down)
+          return unavailable();
+        ++store->updates;
+        auto i = store->accounts.find(id);
+        if (i == store->accounts.end())
+          return missing(id);
+        if (p.set_email && email_taken(*store, p.email, id))
+          return caf::make_error(ec::conflict,
+                                 std::string{"email is already registered"});
+        auto& acc = i->second;
+        if (p.set_name)
+          acc.profile.name = p.name;
+        if (p.set_email)
+          acc.profile.email = p.email;
+        if (p.set_role)
+          acc.profile.role = p.role;
+        if (p.set_password_hash)
+          acc.password_hash = p.password_hash;
+        if (p.bump_token_version)
+          ++acc.profile.token_version;
+        acc.profile.updated_at += 1;
+        auto changed = nlohmann::json::array();
+        if (p.set_name)
+          changed.push_back("name");
+        if (p.set_email)
+          changed.push_back("email");
+        if (p.set_role)
+          changed.push_back("role");
+        if (!changed.empty())
+          add_event(*store, topic_user_updated, id,
+                    {{"user_id", id},
+                     {"name", acc.profile.name},
+                     {"email", acc.profile.email},
+                     {"role", acc.profile.role},
+                     {"changed", changed}});
+        if (p.set_password_hash && p.bump_token_version)
+          add_event(*store, topic_password_changed, id,
+                    {{"user_id", id},
+                     {"name", acc.profile.name},
+                     {"email", acc.profile.email}});
+        return acc;
+      },
+      [store](atom::remove, uint64_t id) -> caf::result<caf::ok_atom> {
+        if (store->down)
+          return unavailable();
+        auto i = store->accounts.find(id);
+        if (i == store->accounts.end())
+          return missing(id);
+        add_event(*store, topic_user_deleted, id,
+                  {{"user_id", id}, {"email", i->second.profile.email}});
+        store->accounts.erase(i);
+        for (auto r = store->resets.begin(); r != store->resets.end();)
+          r = r->second.user_id == id ? store->resets.erase(r) : std::next(r);
+        return caf::ok_atom_v;
+      },
+      [store](atom::status) -> caf::result<storage_status> {
+        if (store->down)
+          return unavailable();
+        return storage_status{"memory", "ok", store->accounts.size()};
+      },
+      [store](atom::reset_request,
+              reset_ticket& t) -> caf::result<caf::ok_atom> {
+        if (store->down)
+          return unavailable();
+        auto& times = store->reset_requests[t.email];
+        times.erase(
+            std::remove_if(times.begin(), times.end(),
+                           [&](int64_t x) { return x <= store->now - 3600; }),
+            times.end());
+        if (times.size() >= t.max_per_hour)
+          return caf::make_error(ec::rate_limited,
+                                 std::string{"too many reset requests"});
+        times.push_back(store->now);
+        auto acc = find_by_email(*store, t.email);
+        if (acc == nullptr)
+          return caf::ok_atom_v;
+        store->resets[t.token_hash] = fake_reset{acc->profile.id, t.expires_at};
+        add_event(*store, topic_reset_requested, acc->profile.id,
+                  {{"user_id", acc->profile.id},
+                   {"name", acc->profile.name},
+                   {"email", acc->profile.email},
+                   {"token", t.token},
+                   {"expires_at", t.expires_at}});
+        return caf::ok_atom_v;
+      },
+      [store](atom::reset_check,
+              const std::string& hash) -> caf::result<caf::ok_atom> {
+        if (store->down)
+          return unavailable();
+        if (auto err = check_reset(*store, hash))
+          return err;
+        return caf::ok_atom_v;
+      },
+      [store](atom::reset_confirm, const std::string& hash,
+              const std::string& password_hash) -> caf::result<account> {
+        if (store->down)
+          return unavailable();
+        if (auto err = check_reset(*store, hash))
+          return err;
+        auto& reset = store->resets[hash];
+        auto& acc = store->accounts.at(reset.user_id);
+        acc.password_hash = password_hash;
         ++acc.profile.token_version;
-      acc.profile.updated_at += 1;
-      return acc;
-    },
-    [store](atom::remove, uint64_t id) -> caf::result<caf::ok_atom> {
-      if (store->down)
-        return unavailable();
-      if (store->accounts.erase(id) == 0)
-        return missing(id);
-      return caf::ok_atom_v;
-    },
-    [store](atom::status) -> caf::result<storage_status> {
-      if (store->down)
-        return unavailable();
-      return storage_status{"memory", "ok", store->accounts.size()};
-    },
+        reset.used = true;
+        for (auto& [other, r] : store->resets)
+          if (other != hash && r.user_id == reset.user_id && !r.used)
+            r.voided = true;
+        add_event(*store, topic_password_changed, acc.profile.id,
+                  {{"user_id", acc.profile.id},
+                   {"name", acc.profile.name},
+                   {"email", acc.profile.email}});
+        return acc;
+      },
+      [store](atom::outbox_fetch, uint64_t after,
+              uint32_t limit) -> caf::result<std::vector<event>> {
+        if (store->down)
+          return unavailable();
+        std::vector<event> result;
+        for (auto i = store->outbox.upper_bound(after);
+             i != store->outbox.end() && result.size() < limit; ++i)
+          if (store->dead.count(i->first) == 0)
+            result.push_back(i->second);
+        return result;
+      },
+      [store](atom::outbox_done,
+              const std::vector<uint64_t>& seqs) -> caf::result<caf::ok_atom> {
+        if (store->down)
+          return unavailable();
+        for (auto seq : seqs)
+          store->outbox.erase(seq);
+        return caf::ok_atom_v;
+      },
+      [store](atom::outbox_failed, uint64_t seq, const std::string& error,
+              bool dead) -> caf::result<caf::ok_atom> {
+        if (store->down)
+          return unavailable();
+        auto i = store->outbox.find(seq);
+        if (i == store->outbox.end())
+          return caf::make_error(ec::not_found, std::string{"no outbox row"});
+        ++i->second.attempts;
+        store->last_error = error;
+        if (dead)
+          store->dead.insert(seq);
+        return caf::ok_atom_v;
+      },
+      [store](atom::outbox, atom::status) -> caf::result<outbox_status> {
+        if (store->down)
+          return unavailable();
+        outbox_status st;
+        st.dead = store->dead.size();
+        st.pending = store->outbox.size() - st.dead;
+        st.last_error = store->last_error;
+        for (auto& [seq, ev] : store->outbox)
+          if (store->dead.count(seq) == 0) {
+            st.oldest_age_ms = store->now * 1000 - ev.time;
+            break;
+          }
+        return st;
+      },
+      [store](atom::processed, const std::string& handler,
+              const std::string& id) -> caf::result<bool> {
+        if (store->down)
+          return unavailable();
+        return store->processed.count({handler, id}) > 0;
+      },
+      [store](atom::mark_processed, const std::string& handler,
+              const std::string& id) -> caf::result<caf::ok_atom> {
+        if (store->down)
+          return unavailable();
+        store->processed.emplace(handler, id);
+        return caf::ok_atom_v;
+      },
   };
 }
 

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
+#include <vector>
 
 #include <caf/typed_event_based_actor.hpp>
 
@@ -13,9 +15,32 @@
 
 namespace herald::test {
 
+/// A stored reset token.
+struct fake_reset {
+  uint64_t user_id = 0;
+  int64_t expires_at = 0;
+  bool used = false;
+  bool voided = false;
+};
+
 struct fake_store {
   std::map<uint64_t, account> accounts;
   uint64_t next_id = 1;
+  /// Outbox rows by seq; `failed` records outbox_failed calls.
+  std::map<uint64_t, event> outbox;
+  std::set<uint64_t> dead;
+  std::string last_error;
+  uint64_t next_seq = 1;
+  /// token hash -> reset.
+  std::map<std::string, fake_reset> resets;
+  /// Reset requests per email (timestamps, unix seconds).
+  std::map<std::string, std::vector<int64_t>> reset_requests;
+  /// (handler, event id) pairs marked processed.
+  std::set<std::pair<std::string, std::string>> processed;
+  /// Unix seconds; tests move it.
+  int64_t now = 1700000000;
+  /// Source node written into events.
+  std::string source = "test-node";
   /// When true, every request answers ec::unavailable.
   bool down = false;
   /// Number of requests received, by kind.

@@ -38,7 +38,8 @@ struct fixture : herald::test::fixture {
   fixture() {
     user_settings settings;
     settings.dummy_hash = *hash_password("not a real password at all", cheap);
-    users = sys.spawn(user_service, settings, storage, hasher, token_actor{});
+    users = sys.spawn(user_service, settings, storage, hasher, token_actor{},
+                      outbox_relay_actor{});
   }
 
   new_user alice() {

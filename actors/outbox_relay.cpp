@@ -1,0 +1,203 @@
+#include "actors/outbox_relay.hpp"
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+#include "messages/error.hpp"
+
+namespace herald {
+
+namespace {
+
+using self_ptr = outbox_relay_actor::stateful_pointer<outbox_relay_state>;
+using clock_type = outbox_relay_state::clock;
+
+void dispatch(self_ptr self);
+
+void flush(self_ptr self) {
+  auto& st = self->state;
+  if (st.flushing || st.done.empty())
+    return;
+  st.flushing = true;
+  auto seqs = st.done;
+  self->request(st.store, st.settings.storage_timeout, atom::outbox_done_v,
+                seqs)
+      .then(
+          [self, n = seqs.size()](caf::ok_atom) {
+            auto& st = self->state;
+            st.done.erase(st.done.begin(), st.done.begin() + n);
+            st.flushing = false;
+          },
+          [self](caf::error& err) {
+            // The rows stay; they are deleted at the next flush (or delivered
+            // again after a restart, which handlers absorb by event id).
+            spdlog::warn("outbox: deleting delivered rows failed: {}",
+                         render(err));
+            self->state.flushing = false;
+          });
+}
+
+void fetch(self_ptr self) {
+  auto& st = self->state;
+  if (st.fetching) {
+    st.fetch_again = true;
+    return;
+  }
+  if (st.queued >= st.settings.batch)
+    return; // Enough in memory; more when these are through.
+  st.fetching = true;
+  st.fetch_again = false;
+  self->request(st.store, st.settings.storage_timeout, atom::outbox_fetch_v,
+                st.last_seq, st.settings.batch)
+      .then(
+          [self](std::vector<event>& rows) {
+            auto& st = self->state;
+            st.fetching = false;
+            for (auto& ev : rows) {
+              if (ev.seq <= st.last_seq)
+                continue;
+              st.last_seq = ev.seq;
+              st.queues[ev.key].push_back(std::move(ev));
+              ++st.queued;
+            }
+            st.more = rows.size() == st.settings.batch;
+            dispatch(self);
+            if (st.fetch_again)
+              fetch(self);
+          },
+          [self](caf::error& err) {
+            auto& st = self->state;
+            st.fetching = false;
+            st.last_error = "reading the outbox: " + render(err);
+            spdlog::warn("outbox: {}", st.last_error);
+          });
+}
+
+void delivered(self_ptr self, const std::string& key) {
+  auto& st = self->state;
+  auto& q = st.queues[key];
+  st.done.push_back(q.front().seq);
+  q.pop_front();
+  --st.queued;
+  ++st.delivered;
+  if (q.empty())
+    st.queues.erase(key);
+  if (st.done.size() >= st.settings.batch / 2)
+    flush(self);
+  if (st.more && st.queued < st.settings.batch / 2)
+    fetch(self);
+}
+
+void failed(self_ptr self, const std::string& key, const caf::error& err) {
+  auto& st = self->state;
+  auto& ev = st.queues[key].front();
+  ++ev.attempts;
+  bool dead = ev.attempts >= st.settings.max_attempts;
+  auto text = render(err);
+  st.last_error = ev.topic + " " + ev.id + ": " + text;
+  spdlog::warn("outbox: delivering {} {} failed (attempt {}{}): {}", ev.topic,
+               ev.id, ev.attempts, dead ? ", giving up" : "", text);
+  self->request(st.store, st.settings.storage_timeout, atom::outbox_failed_v,
+                ev.seq, text, dead)
+      .then([](caf::ok_atom) {},
+            [](caf::error& err) {
+              spdlog::warn("outbox: recording a failure failed: {}",
+                           render(err));
+            });
+  if (dead) {
+    // The row stays in the outbox, marked dead; later events of the key go
+    // on rather than waiting forever behind it.
+    auto& q = st.queues[key];
+    q.pop_front();
+    --st.queued;
+    if (q.empty())
+      st.queues.erase(key);
+    return;
+  }
+  st.retry_at[key] = self->clock().now() + backoff(st.settings, ev.attempts);
+}
+
+void deliver(self_ptr self, const std::string& key) {
+  auto& st = self->state;
+  st.busy.insert(key);
+  self->request(st.bus, st.settings.delivery_timeout, atom::publish_v,
+                st.queues[key].front())
+      .then(
+          [self, key](caf::ok_atom) {
+            self->state.busy.erase(key);
+            delivered(self, key);
+            dispatch(self);
+          },
+          [self, key](caf::error& err) {
+            self->state.busy.erase(key);
+            failed(self, key, err);
+            dispatch(self);
+          });
+}
+
+void dispatch(self_ptr self) {
+  auto& st = self->state;
+  auto now = self->clock().now();
+  std::vector<std::string> ready;
+  for (auto& [key, q] : st.queues) {
+    if (q.empty() || st.busy.count(key) > 0)
+      continue;
+    auto r = st.retry_at.find(key);
+    if (r != st.retry_at.end()) {
+      if (r->second > now)
+        continue;
+      st.retry_at.erase(r);
+    }
+    ready.push_back(key);
+  }
+  for (auto& key : ready)
+    deliver(self, key);
+}
+
+} // namespace
+
+std::chrono::milliseconds backoff(const outbox_settings& cfg,
+                                  uint32_t attempt) {
+  auto delay = cfg.backoff_min;
+  for (uint32_t i = 1; i < attempt && delay < cfg.backoff_max; ++i)
+    delay *= 2;
+  return std::min(delay, cfg.backoff_max);
+}
+
+outbox_relay_actor::behavior_type
+outbox_relay(outbox_relay_actor::stateful_pointer<outbox_relay_state> self,
+             outbox_settings settings, storage_actor store,
+             event_bus_actor bus) {
+  auto& st = self->state;
+  st.settings = settings;
+  st.store = std::move(store);
+  st.bus = std::move(bus);
+  self->send(self, atom::tick_v);
+  return {
+      [self](atom::outbox, atom::status) -> caf::result<outbox_status> {
+        auto rp = self->make_response_promise<outbox_status>();
+        self->request(self->state.store, self->state.settings.storage_timeout,
+                      atom::outbox_v, atom::status_v)
+            .then(
+                [self, rp](outbox_status& s) mutable {
+                  s.delivered = self->state.delivered;
+                  if (!self->state.last_error.empty())
+                    s.last_error = self->state.last_error;
+                  rp.deliver(std::move(s));
+                },
+                [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+        return rp;
+      },
+      [self](atom::wake) { fetch(self); },
+      [self](atom::tick) {
+        flush(self);
+        dispatch(self); // Retries that came due.
+        fetch(self);
+        self->delayed_send(self, self->state.settings.poll_interval,
+                           atom::tick_v);
+      },
+  };
+}
+
+} // namespace herald

@@ -1,0 +1,74 @@
+// The outbox relay: reads undelivered events from the outbox (written in the
+// transactions that caused them), hands them to the event bus in order per
+// key, and deletes a row only after the bus reported success. Failed events
+// are retried with exponential backoff; after max_attempts a row is marked
+// dead (kept, visible in the status) and its key moves on.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <caf/actor_clock.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "messages/event_actors.hpp"
+#include "messages/storage_actor.hpp"
+
+namespace herald {
+
+struct outbox_settings {
+  /// How often the outbox is read when nobody wakes the relay.
+  std::chrono::milliseconds poll_interval{250};
+  /// Rows read per fetch; also the bound on events held in memory.
+  uint32_t batch = 100;
+  /// Attempts before a row is marked dead.
+  uint32_t max_attempts = 25;
+  std::chrono::milliseconds backoff_min{1000};
+  std::chrono::milliseconds backoff_max{std::chrono::minutes(5)};
+  /// Time the bus (all subscribers) gets for one event.
+  std::chrono::seconds delivery_timeout{60};
+  /// Time storage gets for one request.
+  std::chrono::seconds storage_timeout{10};
+};
+
+/// Delay before attempt `attempt + 1` after `attempt` failures: doubling from
+/// backoff_min, capped at backoff_max.
+std::chrono::milliseconds backoff(const outbox_settings& cfg, uint32_t attempt);
+
+struct outbox_relay_state {
+  static inline const char* name = "outbox_relay";
+  using clock = caf::actor_clock;
+  outbox_settings settings;
+  storage_actor store;
+  event_bus_actor bus;
+  /// Highest seq read so far; rows up to it are in `queues` or done.
+  uint64_t last_seq = 0;
+  /// Events read and not yet delivered, per key, in seq order.
+  std::map<std::string, std::deque<event>> queues;
+  size_t queued = 0;
+  /// Keys whose head event is with the bus now.
+  std::set<std::string> busy;
+  /// Keys waiting for a retry, and when it is due.
+  std::map<std::string, clock::time_point> retry_at;
+  /// Delivered rows not yet deleted.
+  std::vector<uint64_t> done;
+  bool fetching = false;
+  /// The last fetch was a full batch: more rows are probably waiting.
+  bool more = false;
+  bool fetch_again = false;
+  bool flushing = false;
+  uint64_t delivered = 0;
+  std::string last_error;
+};
+
+outbox_relay_actor::behavior_type
+outbox_relay(outbox_relay_actor::stateful_pointer<outbox_relay_state> self,
+             outbox_settings settings, storage_actor store,
+             event_bus_actor bus);
+
+} // namespace herald

@@ -1,0 +1,184 @@
+#define CAF_SUITE outbox_relay
+
+#include "actors/outbox_relay.hpp"
+
+#include "actors/event_bus.hpp"
+#include "tests/support/fake_storage.hpp"
+#include "tests/support/recording_handler.hpp"
+#include "tests/test.hpp"
+
+using namespace herald;
+using namespace std::chrono_literals;
+using herald::test::handler_log;
+
+namespace {
+
+struct fixture : herald::test::fixture {
+  std::shared_ptr<herald::test::fake_store> store
+      = std::make_shared<herald::test::fake_store>();
+  storage_actor storage = sys.spawn(herald::test::fake_storage, store);
+  event_bus_actor bus = sys.spawn(event_bus, std::chrono::seconds(5));
+  std::shared_ptr<handler_log> log = std::make_shared<handler_log>();
+  event_handler_actor handler = sys.spawn(herald::test::recording_handler, log);
+  outbox_settings settings;
+  outbox_relay_actor relay;
+
+  fixture() {
+    settings.poll_interval = 100ms;
+    settings.batch = 10;
+    settings.max_attempts = 3;
+    settings.backoff_min = 1s;
+    settings.backoff_max = 4s;
+    for (auto topic : {topic_user_created, topic_user_updated})
+      CAF_REQUIRE(call<caf::ok_atom>(bus, atom::subscribe_v, std::string{topic},
+                                     handler));
+  }
+
+  ~fixture() override {
+    if (relay)
+      caf::anon_send_exit(relay, caf::exit_reason::user_shutdown);
+    sched.run();
+  }
+
+  /// Writes an event as storage does when a user is created or renamed.
+  std::string add(uint64_t user, const char* topic) {
+    if (topic == std::string{topic_user_created}) {
+      new_account acc{"n", "u" + std::to_string(user) + "@example.org",
+                      role_user, "h"};
+      auto res = ask<account>(storage, atom::create_v, acc);
+      CAF_REQUIRE(res);
+      CAF_REQUIRE_EQUAL(res->profile.id, user);
+    } else {
+      account_patch p;
+      p.set_name = true;
+      p.name = "renamed";
+      CAF_REQUIRE(ask<account>(storage, atom::update_v, user, p));
+    }
+    return store->outbox.rbegin()->second.id;
+  }
+
+  void start() {
+    relay = sys.spawn(outbox_relay, settings, storage, bus);
+    sched.run();
+  }
+
+  /// Lets `d` of test time pass, firing the relay's timers on the way.
+  void pass(caf::timespan d) {
+    for (auto t = caf::timespan{0}; t < d; t += settings.poll_interval) {
+      advance_time(settings.poll_interval);
+      sched.run();
+    }
+  }
+
+  std::vector<std::string> seen_ids() {
+    std::vector<std::string> ids;
+    for (auto& ev : log->seen)
+      ids.push_back(ev.id);
+    return ids;
+  }
+};
+
+} // namespace
+
+CAF_TEST_FIXTURE_SCOPE(outbox_relay_tests, fixture)
+
+CAF_TEST(pending events are delivered in order and then purged) {
+  auto e1 = add(1, topic_user_created);
+  auto e2 = add(2, topic_user_created);
+  auto e3 = add(1, topic_user_updated);
+  start();
+  pass(200ms);
+  CAF_CHECK_EQUAL(seen_ids(), (std::vector<std::string>{e1, e2, e3}));
+  CAF_CHECK(store->outbox.empty());
+  auto st = ask<outbox_status>(relay, atom::outbox_v, atom::status_v);
+  CAF_REQUIRE(st);
+  CAF_CHECK_EQUAL(st->pending, 0u);
+  CAF_CHECK_EQUAL(st->delivered, 3u);
+}
+
+CAF_TEST(events written later are picked up by the next poll or a wake) {
+  start();
+  auto e1 = add(1, topic_user_created);
+  pass(100ms);
+  CAF_CHECK_EQUAL(seen_ids(), (std::vector<std::string>{e1}));
+  auto e2 = add(2, topic_user_created);
+  self->send(relay, atom::wake_v);
+  sched.run();
+  CAF_CHECK_EQUAL(seen_ids(), (std::vector<std::string>{e1, e2}));
+}
+
+CAF_TEST(a failing event is retried with backoff and holds back its key only) {
+  auto a1 = add(1, topic_user_created);
+  auto b1 = add(2, topic_user_created);
+  auto a2 = add(1, topic_user_updated);
+  log->fail_ids.insert(a1);
+  start();
+  // a1 failed once; b1 went through; a2 waits behind a1.
+  CAF_CHECK_EQUAL(seen_ids(), (std::vector<std::string>{a1, b1}));
+  CAF_CHECK_EQUAL(store->outbox.size(), 3u);
+  pass(100ms); // flush b1
+  CAF_CHECK_EQUAL(store->outbox.size(), 2u);
+  CAF_CHECK_EQUAL(store->outbox.begin()->second.attempts, 1u);
+  CAF_CHECK(store->last_error.find("refusing " + a1) != std::string::npos);
+  pass(800ms); // not yet due (backoff 1s)
+  CAF_CHECK_EQUAL(log->seen.size(), 2u);
+  log->fail_ids.clear();
+  pass(200ms);
+  CAF_CHECK_EQUAL(seen_ids(), (std::vector<std::string>{a1, b1, a1, a2}));
+  pass(100ms);
+  CAF_CHECK(store->outbox.empty());
+}
+
+CAF_TEST(after max_attempts a row is dead and its key moves on) {
+  auto a1 = add(1, topic_user_created);
+  auto a2 = add(1, topic_user_updated);
+  log->fail_ids.insert(a1);
+  start();
+  pass(10s); // attempts at 0s, 1s, 3s
+  auto ids = seen_ids();
+  CAF_CHECK_EQUAL(std::count(ids.begin(), ids.end(), a1), 3);
+  CAF_REQUIRE(!ids.empty());
+  CAF_CHECK_EQUAL(ids.back(), a2);
+  auto st = ask<outbox_status>(relay, atom::outbox_v, atom::status_v);
+  CAF_REQUIRE(st);
+  CAF_CHECK_EQUAL(st->dead, 1u);
+  CAF_CHECK_EQUAL(st->pending, 0u);
+  CAF_CHECK(st->last_error.find(a1) != std::string::npos);
+}
+
+CAF_TEST(a new relay delivers what an old one did not get rid of) {
+  auto e1 = add(1, topic_user_created);
+  log->silent = true; // the bus never gets an answer: nothing is done
+  start();
+  CAF_CHECK_EQUAL(log->seen.size(), 1u);
+  caf::anon_send_exit(relay, caf::exit_reason::kill);
+  sched.run();
+  CAF_CHECK_EQUAL(store->outbox.size(), 1u);
+  log->silent = false;
+  start();
+  pass(100ms);
+  CAF_CHECK_EQUAL(seen_ids(), (std::vector<std::string>{e1, e1}));
+  CAF_CHECK(store->outbox.empty());
+}
+
+CAF_TEST(storage outages are survived) {
+  store->down = true;
+  start();
+  pass(300ms);
+  auto st = ask<outbox_status>(relay, atom::outbox_v, atom::status_v);
+  CAF_REQUIRE(!st);
+  CAF_CHECK_EQUAL(test::code_of(st.error()), ec::unavailable);
+  store->down = false;
+  auto e1 = add(1, topic_user_created);
+  pass(100ms);
+  CAF_CHECK_EQUAL(seen_ids(), (std::vector<std::string>{e1}));
+}
+
+CAF_TEST(backoff doubles up to its cap) {
+  CAF_CHECK_EQUAL(backoff(settings, 1).count(), 1000);
+  CAF_CHECK_EQUAL(backoff(settings, 2).count(), 2000);
+  CAF_CHECK_EQUAL(backoff(settings, 3).count(), 4000);
+  CAF_CHECK_EQUAL(backoff(settings, 30).count(), 4000);
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
