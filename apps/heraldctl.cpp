@@ -126,6 +126,14 @@ public:
     return call<token_actor>(node_, atom::get_v, atom::token_v);
   }
 
+  password_reset_actor resets() {
+    return call<password_reset_actor>(node_, atom::get_v, atom::reset_v);
+  }
+
+  outbox_relay_actor relay() {
+    return call<outbox_relay_actor>(node_, atom::get_v, atom::outbox_v);
+  }
+
   const node_actor& node() const { return node_; }
 
 private:
@@ -234,6 +242,23 @@ int main(int argc, char** argv) {
   auto validate = token_cmd->add_subcommand("validate", "validate a token");
   validate->add_option("token", token_text, "the JWT")->required();
 
+  auto reset_cmd = app.add_subcommand("reset", "password reset by mail");
+  reset_cmd->require_subcommand(1);
+  auto reset_request = reset_cmd->add_subcommand(
+      "request", "mail a reset link (same answer for unknown emails)");
+  reset_request->add_option("--email", email, "email address")->required();
+  auto reset_confirm = reset_cmd->add_subcommand(
+      "confirm", "set a new password with the token from a reset mail");
+  reset_confirm->add_option("--token", token_text, "token from the link")
+      ->required();
+  auto confirm_password = reset_confirm->add_option(
+      "--password", password, "new password (default: read from stdin)");
+
+  auto outbox_cmd = app.add_subcommand("outbox", "the event outbox");
+  outbox_cmd->require_subcommand(1);
+  auto outbox_status_cmd = outbox_cmd->add_subcommand(
+      "status", "pending events, oldest age, last error");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -327,6 +352,28 @@ int main(int argc, char** argv) {
              {"expires", format_time(c.expires_at)},
              {"key id", c.key_id},
              {"token id", c.jwt_id}});
+    } else if (*reset_request) {
+      cl.call<caf::ok_atom>(cl.resets(), atom::reset_request_v, email);
+      print(opts, json{{"accepted", true}},
+            {{"accepted", "if " + email
+                              + " belongs to a user, a reset link "
+                                "is on its way"}});
+    } else if (*reset_confirm) {
+      if (confirm_password->count() == 0)
+        password = read_password("New password: ");
+      cl.call<caf::ok_atom>(cl.resets(), atom::reset_confirm_v, token_text,
+                            password);
+      print(opts, json{{"password_changed", true}},
+            {{"done", "password changed; all earlier sessions are revoked"}});
+    } else if (*outbox_status_cmd) {
+      auto st
+          = cl.call<outbox_status>(cl.relay(), atom::outbox_v, atom::status_v);
+      print(opts, st,
+            {{"pending", std::to_string(st.pending)},
+             {"oldest", std::to_string(st.oldest_age_ms / 1000) + "s"},
+             {"dead", std::to_string(st.dead)},
+             {"delivered", std::to_string(st.delivered) + " since start"},
+             {"last error", st.last_error.empty() ? "none" : st.last_error}});
     }
   } catch (const failure& f) {
     if (opts.as_json && f.err)

@@ -62,6 +62,14 @@ void to_json(nlohmann::json& j, const node_status& x) {
                      {"users", x.users}};
 }
 
+void to_json(nlohmann::json& j, const outbox_status& x) {
+  j = nlohmann::json{{"pending", x.pending},
+                     {"dead", x.dead},
+                     {"oldest_age_ms", x.oldest_age_ms},
+                     {"last_error", x.last_error},
+                     {"delivered", x.delivered}};
+}
+
 nlohmann::json error_to_json(const caf::error& err) {
   auto text = render(err);
   std::string code = text;
