@@ -1,6 +1,10 @@
 #include "storage/accounts.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include "messages/error.hpp"
+#include "messages/event.hpp"
+#include "storage/outbox.hpp"
 
 namespace herald::storage {
 
@@ -57,9 +61,41 @@ caf::expected<account> select_one(mysql::connection& db,
   return to_account(rows->front());
 }
 
+/// Writes the events of an update from the states before and after it.
+caf::error write_update_events(mysql::connection& db, const std::string& source,
+                               const account& before, const account& after,
+                               const account_patch& patch) {
+  auto& x = before.profile;
+  auto& y = after.profile;
+  auto changed = nlohmann::json::array();
+  if (x.name != y.name)
+    changed.push_back("name");
+  if (x.email != y.email)
+    changed.push_back("email");
+  if (x.role != y.role)
+    changed.push_back("role");
+  if (!changed.empty()) {
+    nlohmann::json data{{"user_id", y.id},
+                        {"name", y.name},
+                        {"email", y.email},
+                        {"role", y.role},
+                        {"changed", changed}};
+    if (auto err = write_event(db, source, topic_user_updated, y.id, data))
+      return err;
+  }
+  if (patch.bump_token_version && before.password_hash != after.password_hash) {
+    nlohmann::json data{
+        {"user_id", y.id}, {"name", y.name}, {"email", y.email}};
+    if (auto err = write_event(db, source, topic_password_changed, y.id, data))
+      return err;
+  }
+  return caf::none;
+}
+
 } // namespace
 
 caf::expected<account> insert_account(mysql::connection& db,
+                                      const std::string& source,
                                       const new_account& x) {
   mysql::transaction tx{db};
   if (auto err = tx.begin())
@@ -73,6 +109,13 @@ caf::expected<account> insert_account(mysql::connection& db,
   auto acc = select_account(db, res->insert_id);
   if (!acc)
     return acc;
+  auto& p = acc->profile;
+  nlohmann::json data{{"user_id", p.id},
+                      {"name", p.name},
+                      {"email", p.email},
+                      {"role", p.role}};
+  if (auto err = write_event(db, source, topic_user_created, p.id, data))
+    return err;
   if (auto err = tx.commit())
     return err;
   return acc;
@@ -80,6 +123,10 @@ caf::expected<account> insert_account(mysql::connection& db,
 
 caf::expected<account> select_account(mysql::connection& db, uint64_t id) {
   return select_one(db, "WHERE id = ?", id, missing(id));
+}
+
+caf::expected<account> lock_account(mysql::connection& db, uint64_t id) {
+  return select_one(db, "WHERE id = ? FOR UPDATE", id, missing(id));
 }
 
 caf::expected<account> select_account_by_email(mysql::connection& db,
@@ -119,17 +166,15 @@ caf::expected<user_page> list_users(mysql::connection& db, uint32_t page,
   return result;
 }
 
-caf::expected<account> update_account(mysql::connection& db, uint64_t id,
+caf::expected<account> update_account(mysql::connection& db,
+                                      const std::string& source, uint64_t id,
                                       const account_patch& patch) {
   mysql::transaction tx{db};
   if (auto err = tx.begin())
     return err;
-  auto locked = db.query("SELECT id FROM users WHERE id = ? FOR UPDATE", {id},
-                         {column::u64});
-  if (!locked)
-    return std::move(locked.error());
-  if (locked->empty())
-    return missing(id);
+  auto before = lock_account(db, id);
+  if (!before)
+    return before;
   // Column names are fixed text; every value goes through a placeholder.
   std::string sql = "UPDATE users SET ";
   std::vector<mysql::value> params;
@@ -152,20 +197,29 @@ caf::expected<account> update_account(mysql::connection& db, uint64_t id,
   auto acc = select_account(db, id);
   if (!acc)
     return acc;
+  if (auto err = write_update_events(db, source, *before, *acc, patch))
+    return err;
   if (auto err = tx.commit())
     return err;
   return acc;
 }
 
-caf::error delete_account(mysql::connection& db, uint64_t id) {
+caf::error delete_account(mysql::connection& db, const std::string& source,
+                          uint64_t id) {
   mysql::transaction tx{db};
   if (auto err = tx.begin())
     return err;
+  auto acc = lock_account(db, id);
+  if (!acc)
+    return std::move(acc.error());
   auto res = db.execute("DELETE FROM users WHERE id = ?", {id});
   if (!res)
     return std::move(res.error());
   if (res->affected_rows == 0)
     return missing(id);
+  nlohmann::json data{{"user_id", id}, {"email", acc->profile.email}};
+  if (auto err = write_event(db, source, topic_user_deleted, id, data))
+    return err;
   return tx.commit();
 }
 

@@ -14,12 +14,18 @@
 namespace herald::storage {
 
 /// Inserts an account and answers it as stored (id, timestamps);
-/// `conflict` if the email is taken.
+/// `conflict` if the email is taken. Writes user.created from `source` in the
+/// same transaction.
 caf::expected<account> insert_account(mysql::connection& db,
+                                      const std::string& source,
                                       const new_account& x);
 
 /// Reads an account by id; `not_found` if there is none.
 caf::expected<account> select_account(mysql::connection& db, uint64_t id);
+
+/// Reads an account by id and locks its row until the end of the caller's
+/// transaction; `not_found` if there is none.
+caf::expected<account> lock_account(mysql::connection& db, uint64_t id);
 
 /// Reads an account by email, compared byte for byte; `not_found` if none.
 caf::expected<account> select_account_by_email(mysql::connection& db,
@@ -31,12 +37,18 @@ caf::expected<user_page> list_users(mysql::connection& db, uint32_t page,
                                     uint32_t per_page);
 
 /// Applies `patch` in one transaction (the row locked first) and answers the
-/// new state; `not_found`, or `conflict` with nothing changed.
-caf::expected<account> update_account(mysql::connection& db, uint64_t id,
+/// new state; `not_found`, or `conflict` with nothing changed. Writes, from
+/// `source`, user.updated if name, email or role took a new value, and
+/// user.password_changed if the hash took a new value together with a token
+/// version bump (a rehash at login changes only the hash: no event).
+caf::expected<account> update_account(mysql::connection& db,
+                                      const std::string& source, uint64_t id,
                                       const account_patch& patch);
 
-/// Deletes an account; `not_found` if there is none.
-caf::error delete_account(mysql::connection& db, uint64_t id);
+/// Deletes an account (its reset tokens go by cascade); `not_found` if there
+/// is none. Writes user.deleted from `source` in the same transaction.
+caf::error delete_account(mysql::connection& db, const std::string& source,
+                          uint64_t id);
 
 /// Counts all accounts.
 caf::expected<uint64_t> count_accounts(mysql::connection& db);

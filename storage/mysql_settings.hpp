@@ -22,6 +22,8 @@ struct mysql_settings {
   /// Bound on each read from and write to the server; a longer silence counts
   /// as a lost connection. Keep it above the longest expected statement.
   std::chrono::seconds io_timeout{30};
+  /// Name of this node, written as the `source` of every event it causes.
+  std::string event_source = "herald";
 };
 
 /// Describes the target without the password, e.g.

@@ -1,17 +1,18 @@
 #include "storage/mysql_storage.hpp"
 
-#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <utility>
 #include <vector>
 
-#include <caf/send.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include "actors/worker_pool.hpp"
 #include "messages/error.hpp"
 #include "storage/accounts.hpp"
 #include "storage/mysql.hpp"
+#include "storage/outbox.hpp"
+#include "storage/resets.hpp"
 
 namespace herald::storage {
 
@@ -89,7 +90,9 @@ mysql_worker(storage_actor::stateful_pointer<worker_state> self,
   auto& st = self->state;
   return {
       [&st](atom::create, const new_account& x) -> caf::result<account> {
-        return st.run([&](auto& db) { return insert_account(db, x); });
+        return st.run([&](auto& db) {
+          return insert_account(db, st.cfg.event_source, x);
+        });
       },
       [&st](atom::get, uint64_t id) -> caf::result<account> {
         return st.run([&](auto& db) { return select_account(db, id); });
@@ -105,11 +108,13 @@ mysql_worker(storage_actor::stateful_pointer<worker_state> self,
       },
       [&st](atom::update, uint64_t id,
             const account_patch& patch) -> caf::result<account> {
-        return st.run([&](auto& db) { return update_account(db, id, patch); });
+        return st.run([&](auto& db) {
+          return update_account(db, st.cfg.event_source, id, patch);
+        });
       },
       [&st](atom::remove, uint64_t id) -> caf::result<caf::ok_atom> {
         return st.run([&](auto& db) -> caf::expected<caf::ok_atom> {
-          if (auto err = delete_account(db, id))
+          if (auto err = delete_account(db, st.cfg.event_source, id))
             return err;
           return caf::ok_atom_v;
         });
@@ -127,76 +132,65 @@ mysql_worker(storage_actor::stateful_pointer<worker_state> self,
           result.state = render(users.error());
         return result;
       },
-  };
-}
-
-// -- dispatcher ---------------------------------------------------------------
-
-using worker_list = std::vector<storage_actor>;
-
-/// The pool's face: hands each request to the next worker in turn.
-struct dispatcher_state {
-  mysql_settings cfg;
-  /// Shared with the exit hook, which outlives this state.
-  std::shared_ptr<worker_list> workers;
-  size_t next = 0;
-
-  const storage_actor& pick() {
-    auto& ws = *workers;
-    return ws[next++ % ws.size()];
-  }
-
-  static inline const char* name = "herald.mysql_storage";
-};
-
-storage_actor::behavior_type
-mysql_dispatcher(storage_actor::stateful_pointer<dispatcher_state> self,
-                 mysql_settings cfg, worker_list workers) {
-  auto& st = self->state;
-  st.cfg = std::move(cfg);
-  st.workers = std::make_shared<worker_list>(std::move(workers));
-  for (auto& w : *st.workers)
-    self->monitor(w);
-  // A worker answers failures with errors and never exits on its own; if one
-  // dies anyway (a bug), a fresh one takes its place.
-  self->set_down_handler([self](const caf::down_msg& dm) {
-    auto& st = self->state;
-    for (auto& w : *st.workers)
-      if (w.address() == dm.source) {
-        w = self->spawn<caf::detached>(mysql_worker, st.cfg);
-        self->monitor(w);
-      }
-  });
-  // Detached workers keep their threads until told to stop, and the actor
-  // system waits for them at shutdown: whatever ends the dispatcher (an exit
-  // message, or its last handle going away) ends the workers too.
-  self->attach_functor([ws = st.workers](const caf::error&) {
-    for (auto& w : *ws)
-      caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
-  });
-  return {
-      [self](atom::create, new_account& x) {
-        return self->delegate(self->state.pick(), atom::create_v, std::move(x));
+      // -- password reset ------------------------------------------------
+      [&st](atom::reset_request,
+            const reset_ticket& t) -> caf::result<caf::ok_atom> {
+        return st.run([&](auto& db) -> caf::expected<caf::ok_atom> {
+          if (auto err = request_reset(db, st.cfg.event_source, t))
+            return err;
+          return caf::ok_atom_v;
+        });
       },
-      [self](atom::get, uint64_t id) {
-        return self->delegate(self->state.pick(), atom::get_v, id);
+      [&st](atom::reset_check,
+            const std::string& hash) -> caf::result<caf::ok_atom> {
+        return st.run([&](auto& db) -> caf::expected<caf::ok_atom> {
+          if (auto err = check_reset(db, hash))
+            return err;
+          return caf::ok_atom_v;
+        });
       },
-      [self](atom::get, atom::by_email, std::string& email) {
-        return self->delegate(self->state.pick(), atom::get_v, atom::by_email_v,
-                              std::move(email));
+      [&st](atom::reset_confirm, const std::string& hash,
+            const std::string& password_hash) -> caf::result<account> {
+        return st.run([&](auto& db) {
+          return confirm_reset(db, st.cfg.event_source, hash, password_hash);
+        });
       },
-      [self](atom::list, uint32_t page, uint32_t per_page) {
-        return self->delegate(self->state.pick(), atom::list_v, page, per_page);
+      // -- outbox ----------------------------------------------------------
+      [&st](atom::outbox_fetch, uint64_t after,
+            uint32_t limit) -> caf::result<std::vector<event>> {
+        return st.run([&](auto& db) { return fetch_events(db, after, limit); });
       },
-      [self](atom::update, uint64_t id, account_patch& patch) {
-        return self->delegate(self->state.pick(), atom::update_v, id,
-                              std::move(patch));
+      [&st](atom::outbox_done,
+            const std::vector<uint64_t>& seqs) -> caf::result<caf::ok_atom> {
+        return st.run([&](auto& db) -> caf::expected<caf::ok_atom> {
+          if (auto err = delete_events(db, seqs))
+            return err;
+          return caf::ok_atom_v;
+        });
       },
-      [self](atom::remove, uint64_t id) {
-        return self->delegate(self->state.pick(), atom::remove_v, id);
+      [&st](atom::outbox_failed, uint64_t seq, const std::string& error,
+            bool dead) -> caf::result<caf::ok_atom> {
+        return st.run([&](auto& db) -> caf::expected<caf::ok_atom> {
+          if (auto err = record_failure(db, seq, error, dead))
+            return err;
+          return caf::ok_atom_v;
+        });
       },
-      [self](atom::status) {
-        return self->delegate(self->state.pick(), atom::status_v);
+      [&st](atom::outbox, atom::status) -> caf::result<outbox_status> {
+        return st.run([](auto& db) { return read_outbox_status(db); });
+      },
+      // -- idempotency -----------------------------------------------------
+      [&st](atom::processed, const std::string& handler,
+            const std::string& id) -> caf::result<bool> {
+        return st.run([&](auto& db) { return is_processed(db, handler, id); });
+      },
+      [&st](atom::mark_processed, const std::string& handler,
+            const std::string& id) -> caf::result<caf::ok_atom> {
+        return st.run([&](auto& db) -> caf::expected<caf::ok_atom> {
+          if (auto err = mark_processed(db, handler, id))
+            return err;
+          return caf::ok_atom_v;
+        });
       },
   };
 }
@@ -206,11 +200,9 @@ mysql_dispatcher(storage_actor::stateful_pointer<dispatcher_state> self,
 storage_actor spawn_mysql_storage(caf::actor_system& sys,
                                   const mysql_settings& cfg) {
   mysql::library_init();
-  worker_list workers;
-  auto n = std::max<size_t>(1, cfg.pool_size);
-  for (size_t i = 0; i < n; ++i)
-    workers.push_back(sys.spawn<caf::detached>(mysql_worker, cfg));
-  return sys.spawn(mysql_dispatcher, cfg, std::move(workers));
+  return spawn_worker_pool<storage_actor>(sys, cfg.pool_size, [&] {
+    return sys.spawn<caf::detached>(mysql_worker, cfg);
+  });
 }
 
 } // namespace herald::storage

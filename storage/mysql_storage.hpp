@@ -1,5 +1,5 @@
 // The MySQL-backed account store: a pool of detached workers, each owning one
-// connection, behind one dispatcher that speaks storage_actor.
+// connection, behind the round-robin dispatcher of actors/worker_pool.hpp.
 #pragma once
 
 #include <caf/actor_system.hpp>
@@ -16,7 +16,9 @@ namespace herald::storage {
 caf::error migrate(const mysql_settings& cfg);
 
 /// Spawns the pool and answers the dispatcher. Connections are opened lazily
-/// and re-opened after loss.
+/// and re-opened after loss. Events name `cfg.event_source` as their source.
+/// A worker answers every failure with an error and never exits on its own;
+/// if one dies anyway (a bug), the pool exits with it (worker_pool's policy).
 storage_actor spawn_mysql_storage(caf::actor_system& sys,
                                   const mysql_settings& cfg);
 

@@ -1,0 +1,243 @@
+#include "storage/outbox.hpp"
+
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
+#include <openssl/rand.h>
+
+#include "messages/error.hpp"
+
+namespace herald::storage {
+
+namespace {
+
+using mysql::column;
+
+/// Rows one fetch answers at most, whatever the caller asks for.
+constexpr uint32_t max_fetch = 1000;
+
+/// Seqs one DELETE names at most.
+constexpr size_t delete_chunk = 500;
+
+/// Bytes of an error text the outbox keeps (a TEXT column holds 64 KiB).
+constexpr size_t max_error_bytes = 2000;
+
+/// The server's clock in unix milliseconds, as SQL.
+constexpr const char* now_ms = "CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED)";
+
+/// Length of the UTF-8 sequence starting at `s[i]`, or 0 if it is invalid.
+size_t utf8_length(const std::string& s, size_t i) {
+  auto c = static_cast<unsigned char>(s[i]);
+  size_t n = c < 0x80           ? 1
+             : (c >> 5) == 0x6  ? 2
+             : (c >> 4) == 0xe  ? 3
+             : (c >> 3) == 0x1e ? 4
+                                : 0;
+  if (n == 0 || i + n > s.size())
+    return 0;
+  for (size_t k = 1; k < n; ++k)
+    if ((static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80)
+      return 0;
+  return n;
+}
+
+/// Makes an error text fit its column: valid UTF-8 (invalid bytes become
+/// '?', as strict SQL mode refuses them) and cut at a character boundary.
+std::string storable(const std::string& text) {
+  std::string out;
+  for (size_t i = 0; i < text.size();) {
+    auto n = utf8_length(text, i);
+    if (out.size() + std::max<size_t>(n, 1) > max_error_bytes)
+      break;
+    if (n == 0) {
+      out += '?';
+      ++i;
+    } else {
+      out.append(text, i, n);
+      i += n;
+    }
+  }
+  return out;
+}
+
+caf::expected<uint64_t> count(mysql::connection& db, const char* sql) {
+  auto rows = db.query(sql, {}, {column::u64});
+  if (!rows)
+    return std::move(rows.error());
+  return rows->empty() ? 0 : std::get<uint64_t>(rows->front()[0]);
+}
+
+} // namespace
+
+caf::expected<std::string> make_event_id() {
+  unsigned char b[16];
+  if (RAND_bytes(b, sizeof(b)) != 1)
+    return caf::make_error(ec::internal,
+                           std::string{"RAND_bytes failed: no event id"});
+  b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x40); // version 4
+  b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80); // RFC 4122 variant
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(36);
+  for (int i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10)
+      out += '-';
+    out += hex[b[i] >> 4];
+    out += hex[b[i] & 0x0f];
+  }
+  return out;
+}
+
+caf::error write_event(mysql::connection& db, const std::string& source,
+                       const char* topic, uint64_t user_id,
+                       const nlohmann::json& data) {
+  // Replacing invalid UTF-8 instead of throwing: values come from columns
+  // that hold valid utf8mb4 only, so this never changes a real payload.
+  auto text
+      = data.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  auto id = make_event_id();
+  if (!id)
+    return std::move(id.error());
+  auto res = db.execute(std::string{"INSERT INTO outbox (event_id, topic, "
+                                    "event_key, source, data, created_at_ms) "
+                                    "VALUES (?, ?, ?, ?, ?, "}
+                            + now_ms + ")",
+                        {std::move(*id), std::string{topic},
+                         "user:" + std::to_string(user_id), source, text});
+  if (!res)
+    return annotate(res.error(), std::string{"cannot write event "} + topic);
+  return caf::none;
+}
+
+caf::expected<std::vector<event>> fetch_events(mysql::connection& db,
+                                               uint64_t after, uint32_t limit) {
+  std::vector<event> result;
+  limit = std::min(limit, max_fetch);
+  if (limit == 0)
+    return result;
+  auto rows = db.query("SELECT seq, event_id, topic, event_key, source, data, "
+                       "created_at_ms, attempts FROM outbox "
+                       "WHERE dead_at IS NULL AND seq > ? ORDER BY seq LIMIT ?",
+                       {after, limit},
+                       {column::u64, column::text, column::text, column::text,
+                        column::text, column::text, column::i64, column::u32});
+  if (!rows)
+    return std::move(rows.error());
+  for (auto& r : *rows) {
+    event ev;
+    ev.seq = std::get<uint64_t>(r[0]);
+    ev.id = std::move(std::get<std::string>(r[1]));
+    ev.topic = std::move(std::get<std::string>(r[2]));
+    ev.key = std::move(std::get<std::string>(r[3]));
+    ev.source = std::move(std::get<std::string>(r[4]));
+    ev.data = std::move(std::get<std::string>(r[5]));
+    ev.time = std::get<int64_t>(r[6]);
+    ev.attempts = std::get<uint32_t>(r[7]);
+    result.push_back(std::move(ev));
+  }
+  return result;
+}
+
+caf::error delete_events(mysql::connection& db,
+                         const std::vector<uint64_t>& seqs) {
+  // Each chunk is a statement of its own (autocommit): a row deleted stays
+  // deleted even if a later chunk fails, which is what the caller wants.
+  for (size_t first = 0; first < seqs.size(); first += delete_chunk) {
+    auto last = std::min(seqs.size(), first + delete_chunk);
+    std::string sql = "DELETE FROM outbox WHERE seq IN (";
+    std::vector<mysql::value> params;
+    for (auto i = first; i < last; ++i) {
+      sql += i == first ? "?" : ", ?";
+      params.emplace_back(seqs[i]);
+    }
+    sql += ")";
+    if (auto res = db.execute(sql, params); !res)
+      return std::move(res.error());
+  }
+  return caf::none;
+}
+
+caf::error record_failure(mysql::connection& db, uint64_t seq,
+                          const std::string& error, bool dead) {
+  // A transaction, not autocommit: if the link breaks, the retry knows that
+  // the attempt was not counted (or that the outcome is in doubt).
+  mysql::transaction tx{db};
+  if (auto err = tx.begin())
+    return err;
+  auto res = db.execute(
+      std::string{"UPDATE outbox SET attempts = attempts + 1, "
+                  "last_error = ?, failed_at_ms = "}
+          + now_ms + ", dead_at = IF(?, " + now_ms + ", dead_at) WHERE seq = ?",
+      {storable(error), uint32_t{dead ? 1u : 0u}, seq});
+  if (!res)
+    return std::move(res.error());
+  if (res->affected_rows == 0)
+    return caf::make_error(ec::not_found,
+                           "no outbox row with seq " + std::to_string(seq));
+  return tx.commit();
+}
+
+caf::expected<outbox_status> read_outbox_status(mysql::connection& db) {
+  outbox_status result;
+  // One snapshot for the counts and the last error.
+  mysql::transaction tx{db};
+  if (auto err = tx.begin(true))
+    return err;
+  auto pending = db.query(std::string{"SELECT COUNT(*), COALESCE("} + now_ms
+                              + " - MIN(created_at_ms), 0) FROM outbox "
+                                "WHERE dead_at IS NULL",
+                          {}, {column::u64, column::i64});
+  if (!pending)
+    return std::move(pending.error());
+  if (!pending->empty()) {
+    result.pending = std::get<uint64_t>(pending->front()[0]);
+    result.oldest_age_ms
+        = std::max<int64_t>(0, std::get<int64_t>(pending->front()[1]));
+  }
+  auto dead
+      = count(db, "SELECT COUNT(*) FROM outbox WHERE dead_at IS NOT NULL");
+  if (!dead)
+    return std::move(dead.error());
+  result.dead = *dead;
+  auto last = db.query("SELECT topic, event_id, last_error FROM outbox "
+                       "WHERE failed_at_ms IS NOT NULL "
+                       "ORDER BY failed_at_ms DESC, seq DESC LIMIT 1",
+                       {}, {column::text, column::text, column::text});
+  if (!last)
+    return std::move(last.error());
+  if (!last->empty()) {
+    auto& r = last->front();
+    result.last_error = std::get<std::string>(r[0]) + " "
+                        + std::get<std::string>(r[1]) + ": "
+                        + std::get<std::string>(r[2]);
+  }
+  if (auto err = tx.commit())
+    return err;
+  return result;
+}
+
+caf::expected<bool> is_processed(mysql::connection& db,
+                                 const std::string& handler,
+                                 const std::string& event_id) {
+  auto rows = db.query("SELECT 1 FROM processed_events "
+                       "WHERE handler = ? AND event_id = ?",
+                       {handler, event_id}, {column::u64});
+  if (!rows)
+    return std::move(rows.error());
+  return !rows->empty();
+}
+
+caf::error mark_processed(mysql::connection& db, const std::string& handler,
+                          const std::string& event_id) {
+  // ON DUPLICATE KEY instead of INSERT IGNORE: IGNORE would also turn a value
+  // that does not fit into a silent truncation.
+  auto res = db.execute("INSERT INTO processed_events (handler, event_id, "
+                        "processed_at) VALUES (?, ?, UNIX_TIMESTAMP()) "
+                        "ON DUPLICATE KEY UPDATE processed_at = processed_at",
+                        {handler, event_id});
+  if (!res)
+    return std::move(res.error());
+  return caf::none;
+}
+
+} // namespace herald::storage

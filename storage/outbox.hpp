@@ -1,0 +1,56 @@
+// The transactional outbox on one MySQL connection: writing an event inside
+// the caller's transaction, and the relay's reads and bookkeeping. Blocking.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+#include <nlohmann/json_fwd.hpp>
+
+#include "messages/event.hpp"
+#include "storage/mysql.hpp"
+
+namespace herald::storage {
+
+/// Returns a fresh random UUID (version 4) in its 36-character text form.
+caf::expected<std::string> make_event_id();
+
+/// Appends an event about user `user_id` (key "user:<id>") with a new id and
+/// the server's time to the outbox. Runs inside the caller's transaction, so
+/// that the event commits or rolls back with the change it describes.
+caf::error write_event(mysql::connection& db, const std::string& source,
+                       const char* topic, uint64_t user_id,
+                       const nlohmann::json& data);
+
+/// Up to `limit` rows that are not dead with seq > `after`, ordered by seq.
+caf::expected<std::vector<event>> fetch_events(mysql::connection& db,
+                                               uint64_t after, uint32_t limit);
+
+/// Deletes the rows with these seqs; seqs that are gone already are ignored.
+caf::error delete_events(mysql::connection& db,
+                         const std::vector<uint64_t>& seqs);
+
+/// Counts a failed delivery of row `seq` and records `error`; with `dead`,
+/// the row is given up on. `not_found` if there is no such row.
+caf::error record_failure(mysql::connection& db, uint64_t seq,
+                          const std::string& error, bool dead);
+
+/// Pending and dead counts, the oldest pending row's age, and the most recent
+/// recorded error as "<topic> <event id>: <error>". `delivered` stays 0: only
+/// the relay knows it.
+caf::expected<outbox_status> read_outbox_status(mysql::connection& db);
+
+/// Whether `handler` recorded that it finished event `event_id`.
+caf::expected<bool> is_processed(mysql::connection& db,
+                                 const std::string& handler,
+                                 const std::string& event_id);
+
+/// Records that `handler` finished event `event_id`; recording it again is
+/// not an error.
+caf::error mark_processed(mysql::connection& db, const std::string& handler,
+                          const std::string& event_id);
+
+} // namespace herald::storage
