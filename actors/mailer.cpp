@@ -1,0 +1,271 @@
+#include "actors/mailer.hpp"
+
+#include <algorithm>
+#include <optional>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <caf/sec.hpp>
+
+#include "messages/error.hpp"
+
+namespace herald {
+
+namespace {
+
+using self_ptr = event_handler_actor::stateful_pointer<mailer_state>;
+
+constexpr size_t max_sent_unmarked = 4096;
+
+/// What one event asks of the mailer.
+struct mail_job {
+  std::string template_name;
+  uint64_t user_id = 0;
+  /// Reset only: the plain token and its expiry (unix seconds).
+  std::string token;
+  int64_t expires_at = 0;
+};
+
+caf::error invalid(const event& ev, const std::string& what) {
+  return caf::make_error(ec::invalid_argument,
+                         "event " + ev.id + " (" + ev.topic + "): " + what);
+}
+
+bool is_url_safe(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+         || (c >= '0' && c <= '9') || c == '-' || c == '_';
+}
+
+bool is_url_safe(const std::string& str) {
+  return std::all_of(str.begin(), str.end(),
+                     [](char c) { return is_url_safe(c); });
+}
+
+bool is_event_id(const std::string& id) {
+  return !id.empty() && id.size() <= 128
+         && std::all_of(id.begin(), id.end(),
+                        [](char c) { return is_url_safe(c) || c == '.'; });
+}
+
+/// The job of an event, nothing for topics without mail, or
+/// invalid_argument.
+caf::expected<std::optional<mail_job>> job_of(const event& ev) {
+  mail_job job;
+  if (ev.topic == topic_user_created)
+    job.template_name = template_welcome;
+  else if (ev.topic == topic_reset_requested)
+    job.template_name = template_reset;
+  else if (ev.topic == topic_password_changed)
+    job.template_name = template_password_changed;
+  else
+    return std::optional<mail_job>{};
+  if (!is_event_id(ev.id))
+    return invalid(ev, "the id must be 1 to 128 of [A-Za-z0-9._-]");
+  auto data = nlohmann::json::parse(ev.data, nullptr, false);
+  if (data.is_discarded() || !data.is_object())
+    return invalid(ev, "the payload is not a JSON object");
+  auto uid = data.find("user_id");
+  if (uid == data.end() || !uid->is_number_integer() || *uid < 1)
+    return invalid(ev, "the payload has no positive integer user_id");
+  job.user_id = uid->get<uint64_t>();
+  if (job.template_name == template_reset) {
+    auto token = data.find("token");
+    if (token == data.end() || !token->is_string()
+        || token->get_ref<const std::string&>().empty()
+        || token->get_ref<const std::string&>().size() > 128
+        || !is_url_safe(token->get_ref<const std::string&>()))
+      return invalid(ev, "the payload has no URL-safe token");
+    job.token = token->get<std::string>();
+    auto expires = data.find("expires_at");
+    if (expires == data.end() || !expires->is_number_integer())
+      return invalid(ev, "the payload has no integer expires_at");
+    job.expires_at = expires->get<int64_t>();
+  }
+  return std::optional<mail_job>{std::move(job)};
+}
+
+/// Keeps the code of herald errors; a timeout or another system error of a
+/// request means the peer was not reachable in time: unavailable.
+caf::error failure(const caf::error& err, const std::string& what) {
+  if (err.category() == caf::atom("herald"))
+    return annotate(err, what);
+  return caf::make_error(ec::unavailable, what + ": " + render(err));
+}
+
+bool is_not_found(const caf::error& err) {
+  return err.category() == caf::atom("herald")
+         && err.code() == static_cast<uint8_t>(ec::not_found);
+}
+
+/// Answers every delivery waiting for `id`.
+void finish(self_ptr self, const std::string& id, const caf::error& err) {
+  auto i = self->state.in_flight.find(id);
+  if (i == self->state.in_flight.end())
+    return;
+  auto waiting = std::move(i->second);
+  self->state.in_flight.erase(i);
+  for (auto& rp : waiting) {
+    if (err)
+      rp.deliver(err);
+    else
+      rp.deliver(caf::ok_atom_v);
+  }
+}
+
+void remember_sent(self_ptr self, const std::string& id) {
+  auto& st = self->state;
+  if (!st.sent_unmarked.insert(id).second)
+    return;
+  st.sent_order.push_back(id);
+  if (st.sent_order.size() > max_sent_unmarked) {
+    st.sent_unmarked.erase(st.sent_order.front());
+    st.sent_order.pop_front();
+  }
+}
+
+void mark(self_ptr self, const std::string& id) {
+  self->request(self->state.store, self->state.settings.timeout,
+                atom::mark_processed_v, std::string{mailer_handler_name}, id)
+      .then(
+          [self, id](caf::ok_atom) {
+            self->state.sent_unmarked.erase(id);
+            finish(self, id, caf::none);
+          },
+          [self, id](caf::error& err) {
+            spdlog::warn("mail for event {} sent, but not recorded: {}", id,
+                         render(err));
+            finish(self, id, failure(err, "mail sent, recording event " + id));
+          });
+}
+
+std::string base_url(const mailer_settings& settings) {
+  auto url = settings.public_base_url;
+  while (!url.empty() && url.back() == '/')
+    url.pop_back();
+  return url;
+}
+
+/// Renders and sends the mail for `acc`; ok without mail for a reset link
+/// that expired meanwhile.
+void send(self_ptr self, const std::string& id, const mail_job& job,
+          const account& acc) {
+  auto& st = self->state;
+  mail_values values{{"name", acc.profile.name},
+                     {"email", acc.profile.email},
+                     {"app_name", st.settings.app_name},
+                     {"link", base_url(st.settings) + "/"}};
+  if (job.template_name == template_reset) {
+    auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+                   .count();
+    if (job.expires_at <= now) {
+      spdlog::info("reset link of event {} expired before its mail", id);
+      finish(self, id, caf::none);
+      return;
+    }
+    values["link"]
+        = base_url(st.settings) + "/reset-password?token=" + job.token;
+    values["expires_in"] = describe_duration(job.expires_at - now);
+  }
+  auto tpl = st.settings.templates.find(job.template_name);
+  if (tpl == nullptr) {
+    finish(
+        self, id,
+        caf::make_error(ec::internal, "no mail template " + job.template_name));
+    return;
+  }
+  auto text = render(*tpl, values);
+  if (!text) {
+    finish(self, id, text.error());
+    return;
+  }
+  mail m{acc.profile.email, std::move(text->subject), std::move(text->text),
+         std::move(text->html), id};
+  self->request(st.smtp, st.settings.timeout, atom::send_v, std::move(m))
+      .then(
+          [self, id](caf::ok_atom) {
+            remember_sent(self, id);
+            mark(self, id);
+          },
+          [self, id](caf::error& err) {
+            finish(self, id, failure(err, "mail for event " + id));
+          });
+}
+
+void start(self_ptr self, const std::string& id, mail_job job) {
+  auto& st = self->state;
+  if (st.sent_unmarked.count(id) > 0) {
+    mark(self, id);
+    return;
+  }
+  self->request(st.store, st.settings.timeout, atom::processed_v,
+                std::string{mailer_handler_name}, id)
+      .then(
+          [self, id, job](bool done) {
+            if (done) {
+              finish(self, id, caf::none);
+              return;
+            }
+            self->request(self->state.store, self->state.settings.timeout,
+                          atom::get_v, job.user_id)
+                .then(
+                    [self, id, job](account& acc) { send(self, id, job, acc); },
+                    [self, id, job](caf::error& err) {
+                      if (is_not_found(err)) {
+                        spdlog::info("event {}: user {} is gone, no mail", id,
+                                     job.user_id);
+                        finish(self, id, caf::none);
+                        return;
+                      }
+                      finish(self, id,
+                             failure(err, "looking up user "
+                                              + std::to_string(job.user_id)));
+                    });
+          },
+          [self, id](caf::error& err) {
+            finish(self, id, failure(err, "checking event " + id));
+          });
+}
+
+} // namespace
+
+std::string describe_duration(int64_t seconds) {
+  auto plural = [](int64_t n, const char* unit) {
+    return std::to_string(n) + " " + unit + (n == 1 ? "" : "s");
+  };
+  auto minutes = (seconds + 30) / 60;
+  if (minutes < 1)
+    return "less than a minute";
+  if (minutes < 120)
+    return plural(minutes, "minute");
+  auto hours = (minutes + 30) / 60;
+  if (hours < 48)
+    return plural(hours, "hour");
+  return plural((hours + 12) / 24, "day");
+}
+
+event_handler_actor::behavior_type
+mailer(event_handler_actor::stateful_pointer<mailer_state> self,
+       mailer_settings settings, storage_actor store, smtp_actor smtp) {
+  self->state.settings = std::move(settings);
+  self->state.store = std::move(store);
+  self->state.smtp = std::move(smtp);
+  return {
+      [self](atom::handle, const event& ev) -> caf::result<caf::ok_atom> {
+        auto job = job_of(ev);
+        if (!job)
+          return std::move(job.error());
+        if (!*job)
+          return caf::ok_atom_v;
+        auto rp = self->make_response_promise<caf::ok_atom>();
+        auto& waiting = self->state.in_flight[ev.id];
+        waiting.push_back(rp);
+        if (waiting.size() == 1)
+          start(self, ev.id, std::move(**job));
+        return rp;
+      },
+  };
+}
+
+} // namespace herald

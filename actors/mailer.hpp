@@ -1,0 +1,70 @@
+// The mailer: turns events into mails. user.created -> welcome,
+// password.reset_requested -> the reset link, user.password_changed ->
+// notice; other topics are answered ok at once. It answers ok only once the
+// SMTP server accepted the mail (or there is nothing to send), and at most
+// once per event id: storage records which events it finished.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
+
+#include "actors/mail_template.hpp"
+#include "messages/event_actors.hpp"
+#include "messages/mail_actor.hpp"
+#include "messages/storage_actor.hpp"
+
+namespace herald {
+
+/// What the mailer needs; the node fills it from [mail] and loads the
+/// templates with load_templates() before spawning.
+struct mailer_settings {
+  mail_templates templates;
+  /// Base of every link, e.g. "https://accounts.example.org" (trailing '/'
+  /// ignored). Only ever from config, never from a request.
+  std::string public_base_url;
+  /// Fills {{app_name}}.
+  std::string app_name = "herald";
+  /// Time allowed for each storage and SMTP reply; longer than the SMTP
+  /// bridge's own timeout, so the bridge reports first.
+  std::chrono::seconds timeout{60};
+};
+
+/// The handler name in storage's processed-events record.
+constexpr const char* mailer_handler_name = "mailer";
+
+struct mailer_state {
+  static inline const char* name = "mailer";
+  mailer_settings settings;
+  storage_actor store;
+  smtp_actor smtp;
+  /// Event id -> every delivery of it waiting for the one being worked on;
+  /// a duplicate arriving meanwhile joins instead of sending again.
+  std::map<std::string, std::vector<caf::typed_response_promise<caf::ok_atom>>>
+      in_flight;
+  /// Ids whose mail the server accepted but whose processed mark failed: a
+  /// retry only marks. Bounded: the oldest are dropped.
+  std::set<std::string> sent_unmarked;
+  std::deque<std::string> sent_order;
+};
+
+/// Handles (handle, event). Errors: `invalid_argument` for an event whose id
+/// or payload is not as documented in messages/event.hpp, else the storage
+/// or SMTP error (annotated; timeouts become `unavailable`), which the
+/// outbox relay retries. A user who is gone gets no mail: ok.
+event_handler_actor::behavior_type
+mailer(event_handler_actor::stateful_pointer<mailer_state> self,
+       mailer_settings settings, storage_actor store, smtp_actor smtp);
+
+/// "15 minutes", "1 minute", "2 hours", "3 days", "less than a minute":
+/// `seconds` rounded to the nearest unit.
+std::string describe_duration(int64_t seconds);
+
+} // namespace herald
