@@ -341,7 +341,16 @@ read_settings(const caf::actor_system_config& cfg) {
     return invalid("smtp.url must start with smtp:// or smtps://");
   if (s.smtp_workers < 1 || s.smtp_workers > 64)
     return invalid("smtp.workers must be 1 to 64");
-  s.mail_templates = str("mail.templates", "config/templates");
+  s.mail_templates = str("mail.templates", "templates");
+  // A relative folder is relative to the config file that names it (or to
+  // the working directory without one).
+  if (!s.mail_templates.empty() && s.mail_templates[0] != '/'
+      && !cfg.config_file_path.empty()) {
+    auto dir = cfg.config_file_path;
+    auto slash = dir.rfind('/');
+    dir = slash == std::string::npos ? "." : dir.substr(0, slash);
+    s.mail_templates = dir + "/" + s.mail_templates;
+  }
   s.public_base_url = str("mail.public-base-url", "http://127.0.0.1:8080");
   s.app_name = str("mail.app-name", "herald");
   if (s.public_base_url.rfind("https://", 0) != 0

@@ -138,6 +138,16 @@ storage_actor::behavior_type fake_storage(storage_actor::pointer,
           return caf::make_error(ec::conflict,
                                  std::string{"email is already registered"});
         auto& acc = i->second;
+        // Like the MySQL store: only real changes count and are announced.
+        auto changed = nlohmann::json::array();
+        if (p.set_name && p.name != acc.profile.name)
+          changed.push_back("name");
+        if (p.set_email && p.email != acc.profile.email)
+          changed.push_back("email");
+        if (p.set_role && p.role != acc.profile.role)
+          changed.push_back("role");
+        bool new_hash = p.set_password_hash
+                        && p.password_hash != acc.password_hash;
         if (p.set_name)
           acc.profile.name = p.name;
         if (p.set_email)
@@ -149,13 +159,6 @@ storage_actor::behavior_type fake_storage(storage_actor::pointer,
         if (p.bump_token_version)
           ++acc.profile.token_version;
         acc.profile.updated_at += 1;
-        auto changed = nlohmann::json::array();
-        if (p.set_name)
-          changed.push_back("name");
-        if (p.set_email)
-          changed.push_back("email");
-        if (p.set_role)
-          changed.push_back("role");
         if (!changed.empty())
           add_event(*store, topic_user_updated, id,
                     {{"user_id", id},
@@ -163,7 +166,7 @@ storage_actor::behavior_type fake_storage(storage_actor::pointer,
                      {"email", acc.profile.email},
                      {"role", acc.profile.role},
                      {"changed", changed}});
-        if (p.set_password_hash && p.bump_token_version)
+        if (new_hash && p.bump_token_version)
           add_event(*store, topic_password_changed, id,
                     {{"user_id", id},
                      {"name", acc.profile.name},

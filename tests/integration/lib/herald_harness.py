@@ -164,3 +164,77 @@ def ctl(node, *args, stdin=None, check_rc=0, timeout=60, as_json=False):
 
 def ctl_json(node, *args, stdin=None):
     return json.loads(ctl(node, *args, stdin=stdin, as_json=True).stdout)
+
+
+class SmtpSink:
+    """An aiosmtpd server with a Maildir, on its own port; can be stopped
+    and started again to play an outage."""
+
+    def __init__(self, port=None):
+        self.port = port or free_port()
+        self.dir = os.path.join(RUN_DIR, "smtp-%d" % self.port)
+        import shutil
+        shutil.rmtree(self.dir, ignore_errors=True)  # mails of an older run
+        os.makedirs(self.dir, exist_ok=True)
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["/usr/bin/python3", "-m", "aiosmtpd", "-n", "-l",
+             "127.0.0.1:%d" % self.port, "-c", "aiosmtpd.handlers.Mailbox",
+             os.path.join(self.dir, "maildir")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), 1):
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("SMTP sink did not start")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+    def url(self):
+        return "smtp://127.0.0.1:%d" % self.port
+
+    def mails(self):
+        """Every accepted mail as an email.message.Message, oldest first."""
+        import email
+        import email.policy
+        folder = os.path.join(self.dir, "maildir", "new")
+        if not os.path.isdir(folder):
+            return []
+        paths = sorted(os.listdir(folder),
+                       key=lambda p: os.stat(os.path.join(folder, p)).st_mtime)
+        result = []
+        for p in paths:
+            with open(os.path.join(folder, p), "rb") as f:
+                result.append(email.message_from_binary_file(
+                    f, policy=email.policy.default))
+        return result
+
+    def wait_for(self, count, timeout=30):
+        """Waits until at least `count` mails arrived; answers them."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            got = self.mails()
+            if len(got) >= count:
+                return got
+            time.sleep(0.1)
+        return self.mails()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def body_text(msg):
+    """The text/plain part of a mail."""
+    part = msg.get_body(preferencelist=("plain",))
+    return part.get_content() if part else ""
