@@ -26,6 +26,7 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
   st.tokens = std::move(services.tokens);
   st.resets = std::move(services.resets);
   st.relay = std::move(services.relay);
+  st.bridge = std::move(services.bridge);
   return {
       [self](atom::status) -> caf::result<node_status> {
         auto rp = self->make_response_promise<node_status>();

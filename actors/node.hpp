@@ -24,6 +24,7 @@ struct node_state {
   token_actor tokens;
   password_reset_actor resets;
   outbox_relay_actor relay;
+  amqp_bridge_actor bridge;
 };
 
 /// The services a node hosts; invalid handles for roles it does not have.
@@ -32,6 +33,7 @@ struct node_services {
   token_actor tokens;
   password_reset_actor resets;
   outbox_relay_actor relay;
+  amqp_bridge_actor bridge;
 };
 
 node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,

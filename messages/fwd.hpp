@@ -43,6 +43,7 @@ CAF_ADD_ATOM(herald, herald::atom, reset_confirm, "reset_conf")
 CAF_ADD_ATOM(herald, herald::atom, processed, "processed")
 CAF_ADD_ATOM(herald, herald::atom, mark_processed, "mark_proc")
 CAF_ADD_ATOM(herald, herald::atom, send, "send")
+CAF_ADD_ATOM(herald, herald::atom, bridge, "bridge")
 
 namespace herald {
 

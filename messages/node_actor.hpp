@@ -6,6 +6,7 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "messages/bridge.hpp"
 #include "messages/event_actors.hpp"
 #include "messages/fwd.hpp"
 #include "messages/node.hpp"
@@ -25,6 +26,8 @@ using node_actor = caf::typed_actor<
     /// Answers the password reset service; `unavailable` without that role.
     caf::replies_to<atom::get, atom::reset>::with<password_reset_actor>,
     /// Answers the outbox relay; `unavailable` if this node runs none.
-    caf::replies_to<atom::get, atom::outbox>::with<outbox_relay_actor>>;
+    caf::replies_to<atom::get, atom::outbox>::with<outbox_relay_actor>,
+    /// Answers the AMQP bridge; `unavailable` without the bridge role.
+    caf::replies_to<atom::get, atom::bridge>::with<amqp_bridge_actor>>;
 
 } // namespace herald

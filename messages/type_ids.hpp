@@ -5,6 +5,7 @@
 
 #include <caf/type_id.hpp>
 
+#include "messages/bridge.hpp"
 #include "messages/event.hpp"
 #include "messages/event_actors.hpp"
 #include "messages/hasher_actor.hpp"
@@ -48,6 +49,9 @@ CAF_BEGIN_TYPE_ID_BLOCK(herald, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(herald, (herald::outbox_relay_actor))
   CAF_ADD_TYPE_ID(herald, (herald::password_reset_actor))
   CAF_ADD_TYPE_ID(herald, (herald::smtp_actor))
+  CAF_ADD_TYPE_ID(herald, (herald::route_stats))
+  CAF_ADD_TYPE_ID(herald, (herald::bridge_status))
+  CAF_ADD_TYPE_ID(herald, (herald::amqp_bridge_actor))
 
 CAF_END_TYPE_ID_BLOCK(herald)
 

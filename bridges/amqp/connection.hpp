@@ -1,0 +1,103 @@
+// One AMQP 0-9-1 connection (rabbitmq-c) with one channel. Blocking: used by
+// exactly one thread (a detached actor) for its whole life; never shared.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+#include "bridges/amqp/settings.hpp"
+
+namespace herald::amqp {
+
+/// A message as published or delivered. Header values are strings (what
+/// go-micro uses; numbers such as attempt counts are written as decimal
+/// text).
+struct message {
+  std::string body;
+  std::string content_type;
+  std::string message_id;
+  /// Unix seconds (AMQP timestamp).
+  int64_t timestamp = 0;
+  /// delivery_mode 2.
+  bool persistent = true;
+  std::map<std::string, std::string> headers;
+};
+
+struct delivery {
+  uint64_t tag = 0;
+  bool redelivered = false;
+  std::string exchange;
+  std::string routing_key;
+  message msg;
+};
+
+/// Queue arguments for declare_queue.
+struct queue_options {
+  bool durable = true;
+  /// x-dead-letter-exchange / x-dead-letter-routing-key ("" = none).
+  std::string dead_letter_exchange;
+  std::string dead_letter_routing_key;
+  /// x-message-ttl in ms (0 = none).
+  uint32_t message_ttl_ms = 0;
+};
+
+class connection {
+public:
+  /// Connects (TCP or TLS per URL scheme), logs in with heartbeats on, opens
+  /// channel 1. Errors: ec::unavailable (cannot reach / lost), ec::forbidden
+  /// (login refused), ec::invalid_argument (bad URL).
+  static caf::expected<std::unique_ptr<connection>>
+  open(const amqp_settings& settings);
+
+  ~connection();
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
+
+  /// False after any error that broke the connection or channel: the owner
+  /// drops it and opens a new one.
+  bool usable() const;
+
+  caf::error declare_exchange(const std::string& name, bool durable);
+  caf::error declare_queue(const std::string& name, const queue_options& opts);
+  caf::error bind(const std::string& queue, const std::string& exchange,
+                  const std::string& routing_key);
+
+  /// Puts the channel in confirm mode (once, before publishing).
+  caf::error enable_confirms();
+
+  /// Publishes with `mandatory` and waits for the broker's answer to each:
+  /// answers one error per message, in order — none for basic.ack;
+  /// ec::unavailable for basic.nack, for basic.return (unroutable: "no queue
+  /// bound for <key>"), for a timeout or a lost connection. All messages are
+  /// sent before the first wait, so a batch costs about one round trip.
+  std::vector<caf::error>
+  publish(const std::string& exchange,
+          const std::vector<std::pair<std::string, message>>& keyed,
+          std::chrono::milliseconds confirm_timeout);
+
+  /// basic.qos(prefetch) then basic.consume(queue, no_ack = false).
+  caf::error consume(const std::string& queue, uint16_t prefetch);
+
+  /// Waits up to `timeout` for the next delivery; nullopt on timeout (the
+  /// library answers heartbeats meanwhile); an error if the connection broke.
+  caf::expected<std::optional<delivery>> next(std::chrono::milliseconds timeout);
+
+  caf::error ack(uint64_t tag);
+  /// basic.reject; requeue = false drops it (or dead-letters per queue args).
+  caf::error reject(uint64_t tag, bool requeue);
+
+private:
+  connection();
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace herald::amqp
