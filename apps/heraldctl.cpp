@@ -130,6 +130,10 @@ public:
     return call<password_reset_actor>(node_, atom::get_v, atom::reset_v);
   }
 
+  amqp_bridge_actor bridge() {
+    return call<amqp_bridge_actor>(node_, atom::get_v, atom::bridge_v);
+  }
+
   outbox_relay_actor relay() {
     return call<outbox_relay_actor>(node_, atom::get_v, atom::outbox_v);
   }
@@ -259,6 +263,11 @@ int main(int argc, char** argv) {
   auto outbox_status_cmd = outbox_cmd->add_subcommand(
       "status", "pending events, oldest age, last error");
 
+  auto bridge_cmd = app.add_subcommand("bridge", "the RabbitMQ bridge");
+  bridge_cmd->require_subcommand(1);
+  auto bridge_status_cmd = bridge_cmd->add_subcommand(
+      "status", "connection state and counters per route");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -374,6 +383,28 @@ int main(int argc, char** argv) {
              {"dead", std::to_string(st.dead)},
              {"delivered", std::to_string(st.delivered) + " since start"},
              {"last error", st.last_error.empty() ? "none" : st.last_error}});
+    } else if (*bridge_status_cmd) {
+      auto st
+          = cl.call<bridge_status>(cl.bridge(), atom::bridge_v, atom::status_v);
+      if (opts.as_json) {
+        std::cout << json(st).dump(2) << std::endl;
+      } else {
+        std::cout << "broker:  " << st.broker << "\nstate:   " << st.state
+                  << "\n";
+        std::printf("%-48s %9s %9s %8s %9s %9s %8s %6s\n", "ROUTE", "PUBLISHED",
+                    "CONFIRMED", "RETURNED", "CONSUMED", "ACKED", "RETRIED",
+                    "DEAD");
+        for (auto& r : st.routes)
+          std::printf("%-48s %9llu %9llu %8llu %9llu %9llu %8llu %6llu\n",
+                      r.route.c_str(),
+                      static_cast<unsigned long long>(r.published),
+                      static_cast<unsigned long long>(r.confirmed),
+                      static_cast<unsigned long long>(r.returned),
+                      static_cast<unsigned long long>(r.consumed),
+                      static_cast<unsigned long long>(r.acked),
+                      static_cast<unsigned long long>(r.retried),
+                      static_cast<unsigned long long>(r.dead_lettered));
+      }
     }
   } catch (const failure& f) {
     if (opts.as_json && f.err)

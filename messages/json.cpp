@@ -70,6 +70,19 @@ void to_json(nlohmann::json& j, const outbox_status& x) {
                      {"delivered", x.delivered}};
 }
 
+void to_json(nlohmann::json& j, const route_stats& x) {
+  j = nlohmann::json{
+      {"route", x.route},         {"published", x.published},
+      {"confirmed", x.confirmed}, {"returned", x.returned},
+      {"consumed", x.consumed},   {"acked", x.acked},
+      {"retried", x.retried},     {"dead_lettered", x.dead_lettered}};
+}
+
+void to_json(nlohmann::json& j, const bridge_status& x) {
+  j = nlohmann::json{
+      {"broker", x.broker}, {"state", x.state}, {"routes", x.routes}};
+}
+
 nlohmann::json error_to_json(const caf::error& err) {
   auto text = render(err);
   std::string code = text;

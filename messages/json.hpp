@@ -6,6 +6,7 @@
 
 #include <caf/error.hpp>
 
+#include "messages/bridge.hpp"
 #include "messages/event.hpp"
 #include "messages/node.hpp"
 #include "messages/token.hpp"
@@ -19,6 +20,8 @@ void to_json(nlohmann::json& j, const issued_token& x);
 void to_json(nlohmann::json& j, const claims& x);
 void to_json(nlohmann::json& j, const node_status& x);
 void to_json(nlohmann::json& j, const outbox_status& x);
+void to_json(nlohmann::json& j, const route_stats& x);
+void to_json(nlohmann::json& j, const bridge_status& x);
 
 /// {"error": {"code": "not_found", "message": "no user with id 4"}}
 nlohmann::json error_to_json(const caf::error& err);

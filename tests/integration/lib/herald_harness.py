@@ -89,7 +89,9 @@ class Node:
                      "--cluster.port=%d" % self.port,
                      "--mysql.port=%d" % MYSQL_PORT,
                      "--mysql.database=%s" % database,
-                     "--herald.node-name=test-%d" % self.port]
+                     "--herald.node-name=test-%d" % self.port,
+                     # No RabbitMQ unless a test asks for the bridge role.
+                     '--herald.roles=["user","token","reset","mailer"]']
         if dev:
             self.args.append("--herald.dev-mode")
         self.args += list(extra)
