@@ -3,10 +3,10 @@
 #include <ctime>
 
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 #include <spdlog/spdlog.h>
 
 #include "actors/jwt.hpp"
+#include "messages/digest.hpp"
 #include "messages/error.hpp"
 
 namespace herald {
@@ -34,16 +34,7 @@ std::string make_reset_token() {
 }
 
 std::string reset_token_hash(const std::string& token) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(),
-         digest);
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out;
-  for (auto b : digest) {
-    out += hex[b >> 4];
-    out += hex[b & 0x0F];
-  }
-  return out;
+  return sha256_hex(token);
 }
 
 caf::error check_reset_token(const std::string& token) {

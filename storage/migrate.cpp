@@ -2,13 +2,11 @@
 // `schema_migrations`, one node at a time.
 #include <algorithm>
 #include <cctype>
-#include <cstring>
 #include <map>
 #include <string>
 #include <vector>
 
-#include <openssl/evp.h>
-
+#include "messages/digest.hpp"
 #include "messages/error.hpp"
 #include "storage/migrations.hpp"
 #include "storage/mysql.hpp"
@@ -35,19 +33,6 @@ struct compiled {
 
 caf::error fault(std::string text) {
   return caf::make_error(ec::internal, std::move(text));
-}
-
-std::string sha256_hex(const char* text) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  EVP_Digest(text, std::strlen(text), digest, &size, EVP_sha256(), nullptr);
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < size; ++i) {
-    out += hex[digest[i] >> 4];
-    out += hex[digest[i] & 0x0f];
-  }
-  return out;
 }
 
 /// Splits a file into statements: each ends with ";" at the end of a line.

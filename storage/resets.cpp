@@ -3,8 +3,8 @@
 #include <algorithm>
 
 #include <nlohmann/json.hpp>
-#include <openssl/evp.h>
 
+#include "messages/digest.hpp"
 #include "messages/error.hpp"
 #include "storage/accounts.hpp"
 #include "storage/outbox.hpp"
@@ -31,19 +31,6 @@ caf::error fault(ec code, const char* text) {
 bool is(const caf::error& err, ec code) {
   return err.category() == caf::atom("herald")
          && static_cast<ec>(err.code()) == code;
-}
-
-std::string sha256_hex(const std::string& text) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  EVP_Digest(text.data(), text.size(), digest, &size, EVP_sha256(), nullptr);
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < size; ++i) {
-    out += hex[digest[i] >> 4];
-    out += hex[digest[i] & 0x0f];
-  }
-  return out;
 }
 
 /// True for 64 lower-case hex digits, the only form a token hash takes.

@@ -4,8 +4,8 @@
 #include <thread>
 
 #include <nlohmann/json.hpp>
-#include <openssl/evp.h>
 
+#include "messages/digest.hpp"
 #include "tests/unit/mysql_fixture.hpp"
 
 // Password reset tokens in MySQL: requests with their rate limit, checks and
@@ -23,19 +23,6 @@ int64_t now_s() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-std::string sha256_hex(const std::string& text) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  EVP_Digest(text.data(), text.size(), digest, &size, EVP_sha256(), nullptr);
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < size; ++i) {
-    out += hex[digest[i] >> 4];
-    out += hex[digest[i] & 0x0f];
-  }
-  return out;
 }
 
 struct fixture : herald::test::mysql_fixture {
