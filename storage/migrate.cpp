@@ -11,6 +11,7 @@
 #include "storage/migrations.hpp"
 #include "storage/mysql.hpp"
 #include "storage/mysql_storage.hpp"
+#include "storage/named_lock.hpp"
 
 namespace herald::storage {
 
@@ -160,22 +161,16 @@ caf::error migrate(const mysql_settings& cfg) {
   if (!opened)
     return annotate(opened.error(), "cannot migrate " + describe(cfg));
   auto& db = **opened;
-  auto lock = db.query("SELECT GET_LOCK(?, ?)",
-                       {std::string{lock_name}, lock_wait}, {column::i64});
-  if (!lock)
-    return annotate(lock.error(), "cannot take the migration lock");
-  auto granted = !lock->empty()
-                 && std::holds_alternative<int64_t>(lock->front()[0])
-                 && std::get<int64_t>(lock->front()[0]) == 1;
+  mysql::named_lock lock{db, lock_name};
+  auto granted = lock.acquire(lock_wait);
   if (!granted)
+    return annotate(granted.error(), "cannot take the migration lock");
+  if (!*granted)
     return caf::make_error(ec::unavailable,
                            "waited " + std::to_string(lock_wait)
                                + " s for lock " + lock_name
                                + " held by another node's migrations");
-  auto err = apply_pending(db);
-  // Closing the connection would release the lock too; this is the polite way.
-  db.query("SELECT RELEASE_LOCK(?)", {std::string{lock_name}}, {column::i64});
-  return err;
+  return apply_pending(db);
 }
 
 } // namespace herald::storage

@@ -7,6 +7,7 @@
 #include "messages/digest.hpp"
 #include "messages/error.hpp"
 #include "storage/accounts.hpp"
+#include "storage/named_lock.hpp"
 #include "storage/outbox.hpp"
 
 namespace herald::storage {
@@ -46,43 +47,6 @@ std::string lower_ascii(std::string x) {
       c = static_cast<char>(c - 'A' + 'a');
   return x;
 }
-
-/// A server-wide named lock (GET_LOCK), released when the scope ends. Named
-/// locks belong to the session, not the transaction: the guard outlives the
-/// transaction so that the next holder sees this one's commit.
-class named_lock {
-public:
-  named_lock(mysql::connection& db, std::string name)
-      : db_(db), name_(std::move(name)) {
-    // nop
-  }
-
-  ~named_lock() {
-    if (held_ && !db_.broken())
-      db_.query("SELECT RELEASE_LOCK(?)", {name_}, {column::i64});
-  }
-
-  named_lock(const named_lock&) = delete;
-  named_lock& operator=(const named_lock&) = delete;
-
-  caf::error acquire(int64_t seconds) {
-    auto rows
-        = db_.query("SELECT GET_LOCK(?, ?)", {name_, seconds}, {column::i64});
-    if (!rows)
-      return std::move(rows.error());
-    held_ = !rows->empty() && std::holds_alternative<int64_t>(rows->front()[0])
-            && std::get<int64_t>(rows->front()[0]) == 1;
-    if (!held_)
-      return fault(ec::unavailable, "the database is busy: waited too long "
-                                    "for another reset request");
-    return caf::none;
-  }
-
-private:
-  mysql::connection& db_;
-  std::string name_;
-  bool held_ = false;
-};
 
 /// State of a reset row as the checks need it.
 struct reset_row {
@@ -135,9 +99,15 @@ caf::error request_reset(mysql::connection& db, const std::string& source,
   auto email_hash = sha256_hex(lower_ascii(t.email));
   // Named locks have at most 64 characters; 48 hex digits of the hash keep
   // emails apart well enough (a collision only makes two emails wait).
-  named_lock lock{db, "herald_reset_" + email_hash.substr(0, 48)};
-  if (auto err = lock.acquire(lock_wait))
-    return err;
+  // The guard outlives the transaction so that the next request of this
+  // email sees its commit.
+  mysql::named_lock lock{db, "herald_reset_" + email_hash.substr(0, 48)};
+  auto locked = lock.acquire(lock_wait);
+  if (!locked)
+    return std::move(locked.error());
+  if (!*locked)
+    return fault(ec::unavailable, "the database is busy: waited too long "
+                                  "for another reset request");
   // Pruning is housekeeping for every email, outside the transaction so that
   // its locks on old rows last one statement only.
   auto pruned = db.execute("DELETE FROM reset_requests WHERE requested_at <= "
