@@ -15,8 +15,10 @@
 
 #include "actors/account_policy.hpp"
 #include "bridges/smtp/mime.hpp"
+#include "tests/support/mail_parsing.hpp"
 
 using namespace herald;
+using herald::test::base64_decode;
 using herald::test::code_of;
 
 namespace {
@@ -46,26 +48,6 @@ struct template_dir {
     std::ofstream{path / file, std::ios::binary | std::ios::trunc} << content;
   }
 };
-
-std::string base64_decode(const std::string& in) {
-  static const std::string alphabet
-      = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (auto c : in) {
-    auto pos = alphabet.find(c);
-    if (pos == std::string::npos)
-      continue;
-    acc = (acc << 6) | static_cast<uint32_t>(pos);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((acc >> bits) & 0xFF);
-    }
-  }
-  return out;
-}
 
 /// Joins the texts of every "=?UTF-8?B?...?=" in a header; checks each word
 /// on its own is complete UTF-8 (no sequence split between words).

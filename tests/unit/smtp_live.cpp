@@ -37,8 +37,10 @@
 #include <caf/scoped_actor.hpp>
 
 #include "bridges/smtp/mime.hpp"
+#include "tests/support/mail_parsing.hpp"
 
 using namespace herald;
+using herald::test::base64_decode;
 using herald::test::code_of;
 using json = nlohmann::json;
 
@@ -72,26 +74,6 @@ uint16_t closed_port() {
 }
 
 // -- a small reader for what compose() writes ----------------------------
-
-std::string base64_decode(const std::string& in) {
-  static const std::string alphabet
-      = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (auto c : in) {
-    auto pos = alphabet.find(c);
-    if (pos == std::string::npos)
-      continue;
-    acc = (acc << 6) | static_cast<uint32_t>(pos);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((acc >> bits) & 0xFF);
-    }
-  }
-  return out;
-}
 
 std::string replace_all(std::string str, const std::string& from,
                         const std::string& to) {
