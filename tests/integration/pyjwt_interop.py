@@ -18,18 +18,12 @@ import time
 
 import jwt
 
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
+from herald_harness import check, finish
+
 ISSUER = "herald-interop"
 AUDIENCE = "herald-interop-api"
 USER = {"id": 4242, "role": "admin", "token_version": 7}
-
-failures = []
-
-
-def check(ok, what):
-    print(("ok     " if ok else "FAILED ") + what, flush=True)
-    if not ok:
-        failures.append(what)
-    return ok
 
 
 def b64url(data):
@@ -182,13 +176,7 @@ def main():
         else:
             check(False, "herald wrote no token\n" + output)
 
-    if failures:
-        print(f"\n{len(failures)} check(s) failed:", file=sys.stderr)
-        for what in failures:
-            print("  - " + what.splitlines()[0], file=sys.stderr)
-        return 1
-    print("\nall PyJWT interop checks passed")
-    return 0
+    finish()
 
 
 if __name__ == "__main__":

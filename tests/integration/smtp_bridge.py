@@ -38,6 +38,9 @@ from email.parser import BytesParser
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
+from herald_harness import check, finish, free_port
+
 FROM_ADDR = "noreply@herald.test"
 FROM = f"Herald Bridge Test <{FROM_ADDR}>"
 MAIL = {
@@ -51,21 +54,6 @@ MAIL = {
     "message_id": "9f0c2b7e-live-test",
 }
 SUITE_TESTS = 4
-
-failures = []
-
-
-def check(ok, what):
-    print(("ok     " if ok else "FAILED ") + what, flush=True)
-    if not ok:
-        failures.append(what)
-    return ok
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # -- servers ----------------------------------------------------------------
@@ -380,13 +368,7 @@ def main():
         # (f) TLS and AUTH.
         check_tls(work)
 
-    if failures:
-        print(f"\n{len(failures)} check(s) failed:", file=sys.stderr)
-        for what in failures:
-            print("  - " + what.splitlines()[0], file=sys.stderr)
-        return 1
-    print("\nall SMTP bridge checks passed")
-    return 0
+    finish()
 
 
 if __name__ == "__main__":

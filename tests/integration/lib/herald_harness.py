@@ -33,10 +33,12 @@ def check(cond, what):
 
 
 def finish():
+    """Exits 1 naming every failed expectation (its first line: check()
+    printed it in full), else 0."""
     if failures:
         print("\n%d expectation(s) failed:" % len(failures))
         for f in failures:
-            print("  - " + f)
+            print("  - " + (f.splitlines() or [""])[0])
         sys.exit(1)
     print("\nall expectations met")
     sys.exit(0)
