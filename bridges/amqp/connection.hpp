@@ -47,13 +47,35 @@ struct queue_options {
   std::string dead_letter_routing_key;
   /// x-message-ttl in ms (0 = none).
   uint32_t message_ttl_ms = 0;
+  /// x-expires in ms: the queue is deleted after this long unused (0 = never;
+  /// for throw-away queues of tools and tests).
+  uint32_t expires_ms = 0;
+};
+
+/// One message of a batch that may span exchanges.
+struct outgoing {
+  std::string exchange;
+  std::string routing_key;
+  message msg;
+};
+
+/// The broker's answer to one published message.
+struct confirm_result {
+  /// none after basic.ack; ec::unavailable otherwise, saying why.
+  caf::error error;
+  /// The broker refused it (basic.return: unroutable, or basic.nack), as
+  /// opposed to a timeout or a lost connection.
+  bool refused = false;
 };
 
 class connection {
 public:
   /// Connects (TCP or TLS per URL scheme), logs in with heartbeats on, opens
   /// channel 1. Errors: ec::unavailable (cannot reach / lost), ec::forbidden
-  /// (login refused), ec::invalid_argument (bad URL).
+  /// (login refused), ec::invalid_argument (bad URL, unreadable CA file).
+  /// amqps verifies the broker's certificate and host name against
+  /// `settings.ca_file` (else the system's CAs). An empty vhost ("...:5672/")
+  /// means "/". Error texts name the broker without the password.
   static caf::expected<std::unique_ptr<connection>>
   open(const amqp_settings& settings);
 
@@ -65,10 +87,21 @@ public:
   /// drops it and opens a new one.
   bool usable() const;
 
+  // Declarations answer ec::forbidden (403 ACCESS_REFUSED),
+  // ec::invalid_argument (404 NOT_FOUND, 406 PRECONDITION_FAILED, e.g. an
+  // exchange that exists with other durability) or ec::unavailable, with the
+  // broker's reply text; every such refusal closes the channel (usable()
+  // turns false).
+
+  /// Declares a topic exchange.
   caf::error declare_exchange(const std::string& name, bool durable);
   caf::error declare_queue(const std::string& name, const queue_options& opts);
   caf::error bind(const std::string& queue, const std::string& exchange,
                   const std::string& routing_key);
+  /// Deletes a queue with whatever it holds (tools and tests).
+  caf::error delete_queue(const std::string& name);
+  /// Deletes an exchange (tools and tests).
+  caf::error delete_exchange(const std::string& name);
 
   /// Puts the channel in confirm mode (once, before publishing).
   caf::error enable_confirms();
@@ -78,17 +111,43 @@ public:
   /// ec::unavailable for basic.nack, for basic.return (unroutable: "no queue
   /// bound for <key>"), for a timeout or a lost connection. All messages are
   /// sent before the first wait, so a batch costs about one round trip.
+  /// Enables confirms first if enable_confirms() was not called.
   std::vector<caf::error>
   publish(const std::string& exchange,
           const std::vector<std::pair<std::string, message>>& keyed,
           std::chrono::milliseconds confirm_timeout);
+
+  /// Like publish(), for a batch that may span exchanges, and telling a
+  /// refusal by the broker (return, nack) from a timeout or a lost
+  /// connection. A return is matched to its message by exchange, routing key
+  /// and message_id (so give every message of a batch its own message_id).
+  /// A message that timed out leaves the connection usable; its late
+  /// confirm is ignored.
+  std::vector<confirm_result>
+  publish_batch(const std::vector<outgoing>& batch,
+                std::chrono::milliseconds confirm_timeout);
+
+  /// Without blocking: reads what the broker sent meanwhile (stale confirms
+  /// and returns are dropped, deliveries kept for next()) and sends a
+  /// heartbeat when one is due. A connection that only publishes calls this
+  /// at least every heartbeat / 2 while idle, or the broker drops it. An
+  /// error when the connection broke or the broker closed it.
+  caf::error keep_alive();
 
   /// basic.qos(prefetch) then basic.consume(queue, no_ack = false).
   caf::error consume(const std::string& queue, uint16_t prefetch);
 
   /// Waits up to `timeout` for the next delivery; nullopt on timeout (the
   /// library answers heartbeats meanwhile); an error if the connection broke.
-  caf::expected<std::optional<delivery>> next(std::chrono::milliseconds timeout);
+  /// Header values of other types than strings come as decimal text (numbers,
+  /// timestamps) or "true"/"false"; nested tables and arrays (x-death) are
+  /// left out.
+  caf::expected<std::optional<delivery>>
+  next(std::chrono::milliseconds timeout);
+
+  /// basic.get with no_ack: takes one message off `queue` at once (tools and
+  /// tests); nullopt when the queue is empty.
+  caf::expected<std::optional<delivery>> get(const std::string& queue);
 
   caf::error ack(uint64_t tag);
   /// basic.reject; requeue = false drops it (or dead-letters per queue args).

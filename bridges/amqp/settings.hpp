@@ -61,6 +61,8 @@ struct amqp_settings {
   std::chrono::seconds handler_timeout{30};
   /// Time the broker gets to confirm a publish.
   std::chrono::seconds confirm_timeout{10};
+  /// Limit for TCP connect, TLS and login, and for each declaration.
+  std::chrono::seconds connect_timeout{10};
   std::chrono::milliseconds reconnect_min{500};
   std::chrono::milliseconds reconnect_max{30000};
   /// CloudEvents `source` (the node name).

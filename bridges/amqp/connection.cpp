@@ -1,0 +1,411 @@
+#include "bridges/amqp/connection.hpp"
+
+#include <algorithm>
+#include <deque>
+#include <optional>
+#include <utility>
+
+#include <amqp.h>
+
+#include "bridges/amqp/session.hpp"
+#include "messages/error.hpp"
+
+namespace herald::amqp {
+
+using namespace detail;
+
+namespace {
+
+/// Outcome of one message while waiting for confirms.
+enum class confirm_state { waiting, acked, nacked };
+
+} // namespace
+
+/// All state lives in the session; the connection adds the operations.
+struct connection::impl : detail::session {};
+
+// -- opening and closing
+// -------------------------------------------------------
+
+connection::connection() : impl_(std::make_unique<impl>()) {}
+
+connection::~connection() = default;
+
+caf::expected<std::unique_ptr<connection>>
+connection::open(const amqp_settings& settings) {
+  std::unique_ptr<connection> result{new connection};
+  if (auto err = result->impl_->connect(settings))
+    return err;
+  return result;
+}
+
+bool connection::usable() const {
+  return impl_->usable;
+}
+
+// -- topology
+// ------------------------------------------------------------------
+
+caf::error connection::declare_exchange(const std::string& name, bool durable) {
+  auto& st = *impl_;
+  if (auto err = st.require_usable())
+    return err;
+  amqp_exchange_declare(st.state, channel, bytes_of(name),
+                        amqp_cstring_bytes("topic"), 0, durable ? 1 : 0, 0, 0,
+                        amqp_empty_table);
+  return st.check(amqp_get_rpc_reply(st.state), "declare exchange " + name,
+                  rpc_kind::declaration);
+}
+
+caf::error connection::declare_queue(const std::string& name,
+                                     const queue_options& opts) {
+  auto& st = *impl_;
+  if (auto err = st.require_usable())
+    return err;
+  std::vector<amqp_table_entry_t> args;
+  auto add_text = [&](const char* key, const std::string& value) {
+    amqp_table_entry_t entry{};
+    entry.key = amqp_cstring_bytes(key);
+    entry.value.kind = AMQP_FIELD_KIND_UTF8;
+    entry.value.value.bytes = bytes_of(value);
+    args.push_back(entry);
+  };
+  auto add_number = [&](const char* key, uint32_t value) {
+    amqp_table_entry_t entry{};
+    entry.key = amqp_cstring_bytes(key);
+    entry.value.kind = AMQP_FIELD_KIND_I64;
+    entry.value.value.i64 = value;
+    args.push_back(entry);
+  };
+  if (!opts.dead_letter_exchange.empty())
+    add_text("x-dead-letter-exchange", opts.dead_letter_exchange);
+  if (!opts.dead_letter_routing_key.empty())
+    add_text("x-dead-letter-routing-key", opts.dead_letter_routing_key);
+  if (opts.message_ttl_ms > 0)
+    add_number("x-message-ttl", opts.message_ttl_ms);
+  if (opts.expires_ms > 0)
+    add_number("x-expires", opts.expires_ms);
+  amqp_table_t table{static_cast<int>(args.size()), args.data()};
+  amqp_queue_declare(st.state, channel, bytes_of(name), 0, opts.durable ? 1 : 0,
+                     0, 0, table);
+  return st.check(amqp_get_rpc_reply(st.state), "declare queue " + name,
+                  rpc_kind::declaration);
+}
+
+caf::error connection::bind(const std::string& queue,
+                            const std::string& exchange,
+                            const std::string& routing_key) {
+  auto& st = *impl_;
+  if (auto err = st.require_usable())
+    return err;
+  amqp_queue_bind(st.state, channel, bytes_of(queue), bytes_of(exchange),
+                  bytes_of(routing_key), amqp_empty_table);
+  return st.check(amqp_get_rpc_reply(st.state),
+                  "bind queue " + queue + " to " + exchange + " for "
+                      + routing_key,
+                  rpc_kind::declaration);
+}
+
+caf::error connection::delete_queue(const std::string& name) {
+  auto& st = *impl_;
+  if (auto err = st.require_usable())
+    return err;
+  amqp_queue_delete(st.state, channel, bytes_of(name), 0, 0);
+  return st.check(amqp_get_rpc_reply(st.state), "delete queue " + name,
+                  rpc_kind::declaration);
+}
+
+caf::error connection::delete_exchange(const std::string& name) {
+  auto& st = *impl_;
+  if (auto err = st.require_usable())
+    return err;
+  amqp_exchange_delete(st.state, channel, bytes_of(name), 0);
+  return st.check(amqp_get_rpc_reply(st.state), "delete exchange " + name,
+                  rpc_kind::declaration);
+}
+
+// -- publishing
+// ----------------------------------------------------------------
+
+caf::error connection::enable_confirms() {
+  auto& st = *impl_;
+  if (auto err = st.require_usable())
+    return err;
+  if (st.confirms)
+    return caf::none;
+  amqp_confirm_select(st.state, channel);
+  if (auto err = st.check(amqp_get_rpc_reply(st.state), "confirm.select",
+                          rpc_kind::declaration))
+    return err;
+  st.confirms = true;
+  st.next_tag = 1;
+  return caf::none;
+}
+
+std::vector<caf::error>
+connection::publish(const std::string& exchange,
+                    const std::vector<std::pair<std::string, message>>& keyed,
+                    std::chrono::milliseconds confirm_timeout) {
+  std::vector<outgoing> batch;
+  batch.reserve(keyed.size());
+  for (auto& [key, msg] : keyed)
+    batch.push_back(outgoing{exchange, key, msg});
+  std::vector<caf::error> result;
+  result.reserve(keyed.size());
+  for (auto& res : publish_batch(batch, confirm_timeout))
+    result.push_back(std::move(res.error));
+  return result;
+}
+
+std::vector<confirm_result>
+connection::publish_batch(const std::vector<outgoing>& batch,
+                          std::chrono::milliseconds confirm_timeout) {
+  auto& st = *impl_;
+  auto n = batch.size();
+  std::vector<confirm_result> result(n);
+  auto fail_all = [&](const caf::error& err) {
+    for (auto& res : result)
+      res.error = err;
+    return result;
+  };
+  if (n == 0)
+    return result;
+  if (auto err = enable_confirms())
+    return fail_all(err);
+  amqp_maybe_release_buffers(st.state);
+  // -- send everything, then wait ----
+  auto first_tag = st.next_tag;
+  std::vector<amqp_table_entry_t> entries;
+  for (auto& out : batch) {
+    auto props = properties_of(out.msg, entries);
+    auto rc = amqp_basic_publish(st.state, channel, bytes_of(out.exchange),
+                                 bytes_of(out.routing_key), 1, 0, &props,
+                                 bytes_of(out.msg.body));
+    if (rc != AMQP_STATUS_OK)
+      return fail_all(st.library_error(rc, "publish"));
+    ++st.next_tag;
+  }
+  std::vector<confirm_state> states(n, confirm_state::waiting);
+  std::vector<std::string> returned(n);
+  auto open = n;
+  auto index_of
+      = [&](uint64_t tag) { return static_cast<size_t>(tag - first_tag); };
+  auto settle = [&](uint64_t tag, bool multiple, confirm_state to) {
+    for (auto t = multiple ? first_tag : tag; t <= tag; ++t) {
+      if (t < first_tag || t >= first_tag + n)
+        continue;
+      auto i = index_of(t);
+      if (states[i] == confirm_state::waiting) {
+        states[i] = to;
+        --open;
+      }
+    }
+  };
+  caf::error broken;
+  auto deadline = std::chrono::steady_clock::now() + confirm_timeout;
+  while (open > 0) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0)
+      break;
+    auto limit = to_timeval(left);
+    amqp_frame_t frame;
+    auto rc = amqp_simple_wait_frame_noblock(st.state, &frame, &limit);
+    if (rc == AMQP_STATUS_TIMEOUT)
+      break;
+    if (rc != AMQP_STATUS_OK) {
+      broken = st.library_error(rc, "waiting for confirms");
+      break;
+    }
+    if (frame.frame_type != AMQP_FRAME_METHOD)
+      continue;
+    auto id = frame.payload.method.id;
+    if (id == AMQP_BASIC_ACK_METHOD) {
+      auto* ack = static_cast<amqp_basic_ack_t*>(frame.payload.method.decoded);
+      settle(ack->delivery_tag, ack->multiple != 0, confirm_state::acked);
+    } else if (id == AMQP_BASIC_NACK_METHOD) {
+      auto* nack
+          = static_cast<amqp_basic_nack_t*>(frame.payload.method.decoded);
+      settle(nack->delivery_tag, nack->multiple != 0, confirm_state::nacked);
+    } else if (id == AMQP_BASIC_RETURN_METHOD) {
+      auto ret = st.read_return(frame);
+      if (!ret) {
+        broken = std::move(ret.error());
+        break;
+      }
+      // The ack for this message follows; remember why it failed.
+      for (size_t i = 0; i < n; ++i)
+        if (states[i] == confirm_state::waiting && returned[i].empty()
+            && batch[i].exchange == ret->exchange
+            && batch[i].routing_key == ret->routing_key
+            && batch[i].msg.message_id == ret->message_id) {
+          returned[i] = ret->reason;
+          break;
+        }
+    } else if (auto err = st.handle_other(frame)) {
+      broken = std::move(err);
+      break;
+    }
+  }
+  for (size_t i = 0; i < n; ++i) {
+    auto& res = result[i];
+    if (!returned[i].empty()) {
+      res.refused = true;
+      res.error = st.refusal(returned[i]);
+    } else if (states[i] == confirm_state::nacked) {
+      res.refused = true;
+      res.error
+          = st.refusal("refused by the broker (basic.nack) for "
+                       + batch[i].routing_key + " on " + batch[i].exchange);
+    } else if (states[i] == confirm_state::waiting) {
+      res.error = broken ? broken
+                         : st.refusal("no confirm within "
+                                      + std::to_string(confirm_timeout.count())
+                                      + " ms");
+    }
+  }
+  return result;
+}
+
+caf::error connection::keep_alive() {
+  auto& st = *impl_;
+  if (auto err = st.require_usable())
+    return err;
+  amqp_maybe_release_buffers(st.state);
+  for (;;) {
+    timeval now{0, 0};
+    amqp_frame_t frame;
+    auto rc = amqp_simple_wait_frame_noblock(st.state, &frame, &now);
+    if (rc == AMQP_STATUS_TIMEOUT)
+      return caf::none;
+    if (rc != AMQP_STATUS_OK)
+      return st.library_error(rc, "connection lost");
+    if (frame.frame_type != AMQP_FRAME_METHOD)
+      continue;
+    if (frame.payload.method.id == AMQP_BASIC_RETURN_METHOD) {
+      if (auto ret = st.read_return(frame); !ret)
+        return std::move(ret.error());
+    } else if (auto err = st.handle_other(frame)) {
+      return err;
+    }
+  }
+}
+
+// -- consuming
+// -----------------------------------------------------------------
+
+caf::error connection::consume(const std::string& queue, uint16_t prefetch) {
+  auto& st = *impl_;
+  if (auto err = st.require_usable())
+    return err;
+  amqp_basic_qos(st.state, channel, 0, prefetch, 0);
+  if (auto err = st.check(amqp_get_rpc_reply(st.state), "basic.qos",
+                          rpc_kind::declaration))
+    return err;
+  amqp_basic_consume(st.state, channel, bytes_of(queue), amqp_empty_bytes, 0, 0,
+                     0, amqp_empty_table);
+  return st.check(amqp_get_rpc_reply(st.state), "consume " + queue,
+                  rpc_kind::declaration);
+}
+
+caf::expected<std::optional<delivery>>
+connection::next(std::chrono::milliseconds timeout) {
+  auto& st = *impl_;
+  if (!st.stash.empty()) {
+    auto d = std::move(st.stash.front());
+    st.stash.pop_front();
+    return std::optional<delivery>{std::move(d)};
+  }
+  if (auto err = st.require_usable())
+    return err;
+  amqp_maybe_release_buffers(st.state);
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    auto limit = to_timeval(left);
+    amqp_envelope_t env;
+    auto reply = amqp_consume_message(st.state, &env, &limit, 0);
+    if (reply.reply_type == AMQP_RESPONSE_NORMAL) {
+      delivery d;
+      d.tag = env.delivery_tag;
+      d.redelivered = env.redelivered != 0;
+      d.exchange = to_string(env.exchange);
+      d.routing_key = to_string(env.routing_key);
+      d.msg = to_message(env.message.properties, env.message.body);
+      amqp_destroy_envelope(&env);
+      return std::optional<delivery>{std::move(d)};
+    }
+    if (reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION
+        && reply.library_error == AMQP_STATUS_TIMEOUT)
+      return std::optional<delivery>{};
+    if (reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION
+        && reply.library_error == AMQP_STATUS_UNEXPECTED_STATE) {
+      // Another method came first (it was put back): deal with it.
+      amqp_frame_t frame;
+      auto rc = amqp_simple_wait_frame(st.state, &frame);
+      if (rc != AMQP_STATUS_OK)
+        return st.library_error(rc, "connection lost");
+      if (frame.frame_type == AMQP_FRAME_METHOD
+          && frame.payload.method.id == AMQP_BASIC_RETURN_METHOD) {
+        if (auto ret = st.read_return(frame); !ret)
+          return std::move(ret.error());
+      } else if (auto err = st.handle_other(frame)) {
+        return err;
+      }
+      if (!st.stash.empty())
+        return next(timeout);
+      if (std::chrono::steady_clock::now() >= deadline)
+        return std::optional<delivery>{};
+      continue;
+    }
+    return st.check(reply, "consume", rpc_kind::stream);
+  }
+}
+
+caf::expected<std::optional<delivery>>
+connection::get(const std::string& queue) {
+  auto& st = *impl_;
+  if (auto err = st.require_usable())
+    return err;
+  amqp_maybe_release_buffers(st.state);
+  auto reply = amqp_basic_get(st.state, channel, bytes_of(queue), 1);
+  if (auto err = st.check(reply, "get from " + queue, rpc_kind::declaration))
+    return err;
+  if (reply.reply.id == AMQP_BASIC_GET_EMPTY_METHOD)
+    return std::optional<delivery>{};
+  auto* ok = static_cast<amqp_basic_get_ok_t*>(reply.reply.decoded);
+  delivery d;
+  d.tag = ok->delivery_tag;
+  d.redelivered = ok->redelivered != 0;
+  d.exchange = to_string(ok->exchange);
+  d.routing_key = to_string(ok->routing_key);
+  amqp_message_t msg;
+  if (auto err = st.check(amqp_read_message(st.state, channel, &msg, 0),
+                          "get from " + queue, rpc_kind::stream))
+    return err;
+  d.msg = to_message(msg.properties, msg.body);
+  amqp_destroy_message(&msg);
+  return std::optional<delivery>{std::move(d)};
+}
+
+caf::error connection::ack(uint64_t tag) {
+  auto& st = *impl_;
+  if (auto err = st.require_usable())
+    return err;
+  if (auto rc = amqp_basic_ack(st.state, channel, tag, 0); rc != 0)
+    return st.library_error(rc, "ack");
+  return caf::none;
+}
+
+caf::error connection::reject(uint64_t tag, bool requeue) {
+  auto& st = *impl_;
+  if (auto err = st.require_usable())
+    return err;
+  if (auto rc = amqp_basic_reject(st.state, channel, tag, requeue ? 1 : 0);
+      rc != 0)
+    return st.library_error(rc, "reject");
+  return caf::none;
+}
+
+} // namespace herald::amqp
