@@ -1,0 +1,279 @@
+#include "bridges/amqp/codec.hpp"
+
+#include <cctype>
+#include <cstdio>
+#include <ctime>
+#include <optional>
+
+#include <nlohmann/json.hpp>
+
+#include "messages/digest.hpp"
+#include "messages/error.hpp"
+
+namespace herald::amqp {
+
+namespace {
+
+using json = nlohmann::json;
+
+constexpr const char* json_content_type = "application/json";
+
+caf::error undecodable(const std::string& why) {
+  return caf::make_error(ec::invalid_argument, why);
+}
+
+/// Dumps without throwing on invalid UTF-8 (replaced by U+FFFD).
+std::string dump(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+/// "Application/JSON; charset=utf-8" -> "application/json".
+std::string media_type(const std::string& content_type) {
+  auto end = content_type.find(';');
+  auto type = content_type.substr(0, end);
+  std::string result;
+  for (auto c : type)
+    if (!std::isspace(static_cast<unsigned char>(c)))
+      result += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return result;
+}
+
+bool is_json_media_type(const std::string& type) {
+  return type == json_content_type
+         || (type.size() > 5 && type.compare(type.size() - 5, 5, "+json") == 0);
+}
+
+/// "user:<data.user_id>" when data has a user id, else `fallback`.
+std::string key_of(const json& data, const std::string& fallback) {
+  auto i = data.find("user_id");
+  if (i != data.end()) {
+    if (i->is_number_integer())
+      return "user:" + std::to_string(i->get<int64_t>());
+    if (i->is_string() && !i->get_ref<const std::string&>().empty())
+      return "user:" + i->get<std::string>();
+  }
+  return fallback;
+}
+
+/// The string attribute `name`, or an error if missing, not a string or
+/// empty.
+caf::expected<std::string> required_string(const json& body, const char* name) {
+  auto i = body.find(name);
+  if (i == body.end())
+    return undecodable(std::string{"CloudEvent has no "} + name);
+  if (!i->is_string() || i->get_ref<const std::string&>().empty())
+    return undecodable(std::string{"CloudEvent "} + name
+                       + " is not a non-empty string");
+  return i->get<std::string>();
+}
+
+/// Reads `n` digits at `pos`.
+bool digits(const std::string& s, size_t pos, size_t n, int& out) {
+  if (pos + n > s.size())
+    return false;
+  out = 0;
+  for (size_t i = pos; i < pos + n; ++i) {
+    if (!std::isdigit(static_cast<unsigned char>(s[i])))
+      return false;
+    out = out * 10 + (s[i] - '0');
+  }
+  return true;
+}
+
+// -- per format ---------------------------------------------------------------
+
+message encode_cloudevent(const event& ev, const std::string& source) {
+  auto data = json::parse(ev.data, nullptr, false);
+  // An event's data is a JSON object by contract; should one not be, it
+  // travels as a string (and a consumer dead-letters it) rather than vanish.
+  json body{{"specversion", "1.0"},
+            {"id", ev.id},
+            {"source", ev.source.empty() ? source : ev.source},
+            {"type", ev.topic},
+            {"time", format_rfc3339_ms(ev.time)},
+            {"datacontenttype", json_content_type},
+            {"data", data.is_discarded() ? json(ev.data) : std::move(data)}};
+  message msg;
+  msg.body = dump(body);
+  msg.content_type = cloudevents_content_type;
+  return msg;
+}
+
+message encode_micro(const event& ev) {
+  message msg;
+  msg.body = ev.data;
+  msg.content_type = json_content_type;
+  msg.headers = {{"Content-Type", json_content_type},
+                 {"Micro-Topic", ev.topic},
+                 {"Micro-Id", ev.id}};
+  return msg;
+}
+
+caf::expected<event> decode_cloudevent(const delivery& d) {
+  auto type = media_type(d.msg.content_type);
+  if (type != cloudevents_content_type && type != json_content_type)
+    return undecodable("content type '" + d.msg.content_type + "' is not "
+                       + cloudevents_content_type);
+  auto body = json::parse(d.msg.body, nullptr, false);
+  if (body.is_discarded())
+    return undecodable("body is not JSON");
+  if (!body.is_object())
+    return undecodable("body is not a JSON object");
+  auto version = body.find("specversion");
+  if (version == body.end())
+    return undecodable("CloudEvent has no specversion");
+  if (!version->is_string() || *version != "1.0")
+    return undecodable("CloudEvent specversion " + dump(*version)
+                       + " is not \"1.0\"");
+  event ev;
+  for (auto [name, field] :
+       {std::pair{"id", &ev.id}, {"source", &ev.source}, {"type", &ev.topic}}) {
+    auto value = required_string(body, name);
+    if (!value)
+      return std::move(value.error());
+    *field = std::move(*value);
+  }
+  if (auto i = body.find("datacontenttype"); i != body.end())
+    if (!i->is_string()
+        || !is_json_media_type(media_type(i->get<std::string>())))
+      return undecodable("CloudEvent datacontenttype " + dump(*i)
+                         + " is not JSON");
+  if (body.contains("data_base64"))
+    return undecodable("CloudEvent data_base64 is not supported");
+  auto data = body.find("data");
+  if (data == body.end())
+    return undecodable("CloudEvent has no data");
+  if (!data->is_object())
+    return undecodable("CloudEvent data is not a JSON object");
+  if (auto i = body.find("time"); i != body.end()) {
+    auto time = i->is_string() ? parse_rfc3339(i->get<std::string>())
+                               : std::optional<int64_t>{};
+    if (!time)
+      return undecodable("CloudEvent time " + dump(*i) + " is not RFC 3339");
+    ev.time = *time;
+  } else {
+    ev.time = d.msg.timestamp * 1000;
+  }
+  ev.key = key_of(*data, ev.id);
+  ev.data = dump(*data);
+  return ev;
+}
+
+caf::expected<event> decode_micro(const delivery& d) {
+  auto data = json::parse(d.msg.body, nullptr, false);
+  if (data.is_discarded() || !data.is_object())
+    return undecodable("micro message body is not a JSON object");
+  auto header = [&](const char* name) {
+    auto i = d.msg.headers.find(name);
+    return i != d.msg.headers.end() ? i->second : std::string{};
+  };
+  event ev;
+  ev.topic = header("Micro-Topic");
+  if (ev.topic.empty())
+    ev.topic = d.routing_key;
+  if (ev.topic.empty())
+    return undecodable("micro message names no topic (no Micro-Topic header, "
+                       "no routing key)");
+  ev.id = header("Micro-Id");
+  if (ev.id.empty())
+    ev.id = d.msg.message_id;
+  if (ev.id.empty())
+    ev.id = "micro-" + sha256_hex(ev.topic + "\n" + d.msg.body);
+  ev.source = "micro";
+  ev.time = d.msg.timestamp * 1000;
+  ev.key = key_of(data, ev.id);
+  ev.data = d.msg.body;
+  return ev;
+}
+
+} // namespace
+
+// -- public -------------------------------------------------------------------
+
+message encode(const event& ev, wire_format format, const std::string& source) {
+  auto msg = format == wire_format::micro ? encode_micro(ev)
+                                          : encode_cloudevent(ev, source);
+  msg.message_id = ev.id;
+  msg.timestamp = ev.time / 1000;
+  msg.persistent = true;
+  return msg;
+}
+
+caf::expected<event> decode(const delivery& d, wire_format format) {
+  if (format == wire_format::micro)
+    return decode_micro(d);
+  return decode_cloudevent(d);
+}
+
+std::string format_rfc3339_ms(int64_t unix_ms) {
+  auto secs = unix_ms / 1000;
+  auto ms = unix_ms % 1000;
+  if (ms < 0) {
+    ms += 1000;
+    secs -= 1;
+  }
+  auto t = static_cast<std::time_t>(secs);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[80];
+  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+  return buf;
+}
+
+std::optional<int64_t> parse_rfc3339(const std::string& s) {
+  auto bad = [] { return std::optional<int64_t>{}; };
+  int year, month, day, hour, minute, second;
+  if (!digits(s, 0, 4, year) || s.size() < 19 || s[4] != '-'
+      || !digits(s, 5, 2, month) || s[7] != '-' || !digits(s, 8, 2, day)
+      || (s[10] != 'T' && s[10] != 't' && s[10] != ' ')
+      || !digits(s, 11, 2, hour) || s[13] != ':' || !digits(s, 14, 2, minute)
+      || s[16] != ':' || !digits(s, 17, 2, second))
+    return bad();
+  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59
+      || second > 60)
+    return bad();
+  size_t pos = 19;
+  int64_t ms = 0;
+  if (pos < s.size() && s[pos] == '.') {
+    size_t n = 0;
+    for (++pos;
+         pos < s.size() && std::isdigit(static_cast<unsigned char>(s[pos]));
+         ++pos, ++n)
+      if (n < 3)
+        ms = ms * 10 + (s[pos] - '0');
+    if (n == 0)
+      return bad();
+    for (; n < 3; ++n)
+      ms *= 10;
+  }
+  int64_t offset = 0;
+  if (pos < s.size() && (s[pos] == 'Z' || s[pos] == 'z')) {
+    ++pos;
+  } else if (pos < s.size() && (s[pos] == '+' || s[pos] == '-')) {
+    int oh, om;
+    if (!digits(s, pos + 1, 2, oh) || pos + 3 >= s.size() || s[pos + 3] != ':'
+        || !digits(s, pos + 4, 2, om) || oh > 23 || om > 59)
+      return bad();
+    offset = (s[pos] == '+' ? 1 : -1) * (oh * 3600 + om * 60);
+    pos += 6;
+  } else {
+    return bad();
+  }
+  if (pos != s.size())
+    return bad();
+  std::tm tm{};
+  tm.tm_year = year - 1900;
+  tm.tm_mon = month - 1;
+  tm.tm_mday = day;
+  tm.tm_hour = hour;
+  tm.tm_min = minute;
+  tm.tm_sec = second;
+  auto secs = static_cast<int64_t>(timegm(&tm));
+  if (tm.tm_mday != day) // timegm moved February 30 into March
+    return bad();
+  return (secs - offset) * 1000 + ms;
+}
+
+} // namespace herald::amqp
