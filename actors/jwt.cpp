@@ -23,10 +23,6 @@ constexpr size_t mac_size = 32;
 
 constexpr size_t max_kid_size = 64;
 
-constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                            "abcdefghijklmnopqrstuvwxyz"
-                            "0123456789-_";
-
 // -- helpers ------------------------------------------------------------------
 
 caf::error reject(std::string why) {
@@ -51,24 +47,10 @@ std::string printable(std::string_view text) {
   return out;
 }
 
-int sextet(char c) {
-  if (c >= 'A' && c <= 'Z')
-    return c - 'A';
-  if (c >= 'a' && c <= 'z')
-    return c - 'a' + 26;
-  if (c >= '0' && c <= '9')
-    return c - '0' + 52;
-  if (c == '-')
-    return 62;
-  if (c == '_')
-    return 63;
-  return -1;
-}
-
 /// Checks one key: a kid of 1..64 characters [A-Za-z0-9._-] and a secret
 /// of at least 256 bits.
 caf::error check_key(const key& k) {
-  auto bad_char = [](char c) { return sextet(c) < 0 && c != '.'; };
+  auto bad_char = [](char c) { return !is_base64url_char(c) && c != '.'; };
   if (k.id.empty() || k.id.size() > max_kid_size
       || std::any_of(k.id.begin(), k.id.end(), bad_char))
     return bad_config("token key id " + printable(k.id)
@@ -238,50 +220,6 @@ caf::expected<verified> check_mac(const parsed_token& t, const key& k) {
 }
 
 } // namespace
-
-// -- base64url ----------------------------------------------------------------
-
-std::string base64url_encode(std::string_view bytes) {
-  std::string out;
-  out.reserve((bytes.size() * 4 + 2) / 3);
-  uint32_t acc = 0;
-  int bits = 0;
-  for (auto c : bytes) {
-    acc = (acc << 8) | static_cast<unsigned char>(c);
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out += alphabet[(acc >> bits) & 0x3f];
-    }
-    acc &= (1u << bits) - 1;
-  }
-  if (bits > 0)
-    out += alphabet[(acc << (6 - bits)) & 0x3f];
-  return out;
-}
-
-bool base64url_decode(std::string_view text, std::string& out) {
-  out.clear();
-  if (text.size() % 4 == 1)
-    return false;
-  out.reserve(text.size() * 3 / 4);
-  uint32_t acc = 0;
-  int bits = 0;
-  for (auto c : text) {
-    auto v = sextet(c);
-    if (v < 0)
-      return false;
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((acc >> bits) & 0xff);
-    }
-    acc &= (1u << bits) - 1;
-  }
-  // Leftover bits must be zero: otherwise two texts decode to the same bytes.
-  return acc == 0;
-}
 
 // -- keys ---------------------------------------------------------------------
 

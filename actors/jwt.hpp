@@ -18,21 +18,11 @@
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 
+#include "actors/base64url.hpp"
 #include "messages/token.hpp"
 #include "messages/user.hpp"
 
 namespace herald::jwt {
-
-// -- base64url (RFC 4648 section 5, without padding) --------------------------
-
-/// Encodes bytes as unpadded base64url.
-std::string base64url_encode(std::string_view bytes);
-
-/// Decodes unpadded base64url into `out`. Rejects padding, characters
-/// outside the alphabet, impossible lengths (4n+1) and non-canonical
-/// encodings (unused trailing bits set), so every byte string has exactly
-/// one accepted encoding.
-bool base64url_decode(std::string_view text, std::string& out);
 
 // -- keys ---------------------------------------------------------------------
 

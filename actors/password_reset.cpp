@@ -5,7 +5,7 @@
 #include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 
-#include "actors/jwt.hpp"
+#include "actors/base64url.hpp"
 #include "messages/digest.hpp"
 #include "messages/error.hpp"
 
