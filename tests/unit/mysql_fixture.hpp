@@ -12,6 +12,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "messages/storage_actor.hpp"
@@ -176,6 +177,24 @@ struct mysql_fixture {
     return ids;
   }
 };
+
+/// Waits for the replies to requests that race for one outcome, in order,
+/// and counts them: {replies of type `T`, errors with code `loss`}. Any other
+/// error fails the test.
+template <class T, class Handles>
+std::pair<size_t, size_t> tally_race(Handles& pending, ec loss) {
+  size_t won = 0;
+  size_t lost = 0;
+  for (auto& rh : pending)
+    rh.receive([&](T&) { ++won; },
+               [&](caf::error& err) {
+                 if (code_of(err) == loss)
+                   ++lost;
+                 else
+                   CAF_FAIL("unexpected error: " << render(err));
+               });
+  return {won, lost};
+}
 
 inline void check_error(const caf::error& err, ec code,
                         const std::string& text) {

@@ -15,6 +15,7 @@ using namespace herald;
 using herald::test::check_error;
 using herald::test::code_of;
 using herald::test::reply_timeout;
+using herald::test::tally_race;
 using nlohmann::json;
 
 namespace {
@@ -164,16 +165,7 @@ CAF_TEST(concurrent requests for one email cannot overrun the limit) {
   for (int i = 0; i < 12; ++i)
     pending.push_back(self->request(store, reply_timeout, atom::reset_request_v,
                                     ticket("bob@x.org", 900, 5)));
-  size_t ok = 0;
-  size_t limited = 0;
-  for (auto& rh : pending)
-    rh.receive([&](caf::ok_atom) { ++ok; },
-               [&](caf::error& err) {
-                 if (code_of(err) == ec::rate_limited)
-                   ++limited;
-                 else
-                   CAF_FAIL("unexpected error: " << render(err));
-               });
+  auto [ok, limited] = tally_race<caf::ok_atom>(pending, ec::rate_limited);
   CAF_CHECK_EQUAL(ok, 5u);
   CAF_CHECK_EQUAL(limited, 7u);
   CAF_CHECK_EQUAL(count("password_resets"), 5u);
@@ -241,24 +233,21 @@ CAF_TEST(two concurrent confirms of one token : exactly one wins) {
                                {bob.profile.id},
                                {storage::mysql::column::u64}));
     }
-    auto first = self->request(store, reply_timeout, atom::reset_confirm_v,
-                               t.token_hash, std::string{"$argon2id$one"});
-    auto second = self->request(store, reply_timeout, atom::reset_confirm_v,
-                                t.token_hash, std::string{"$argon2id$two"});
+    using handle
+        = decltype(self->request(store, reply_timeout, atom::reset_confirm_v,
+                                 t.token_hash, std::string{}));
+    std::vector<handle> confirms;
+    confirms.push_back(self->request(store, reply_timeout,
+                                     atom::reset_confirm_v, t.token_hash,
+                                     std::string{"$argon2id$one"}));
+    confirms.push_back(self->request(store, reply_timeout,
+                                     atom::reset_confirm_v, t.token_hash,
+                                     std::string{"$argon2id$two"}));
     if (round == 0) {
       std::this_thread::sleep_for(std::chrono::milliseconds{300});
       CAF_REQUIRE_EQUAL(held.commit(), caf::none);
     }
-    size_t won = 0;
-    size_t used = 0;
-    for (auto* rh : {&first, &second})
-      rh->receive([&](account&) { ++won; },
-                  [&](caf::error& err) {
-                    if (code_of(err) == ec::already_used)
-                      ++used;
-                    else
-                      CAF_FAIL("unexpected error: " << render(err));
-                  });
+    auto [won, used] = tally_race<account>(confirms, ec::already_used);
     CAF_CHECK_EQUAL(won, 1u);
     CAF_CHECK_EQUAL(used, 1u);
     auto stored = get(bob.profile.id);

@@ -11,6 +11,7 @@ using namespace herald::storage;
 using herald::test::check_error;
 using herald::test::code_of;
 using herald::test::reply_timeout;
+using herald::test::tally_race;
 
 namespace {
 
@@ -240,16 +241,7 @@ CAF_TEST(concurrent creates of one email let exactly one win) {
     pending.push_back(self->request(
         store, reply_timeout, atom::create_v,
         new_account{"N" + std::to_string(i), "same@x.org", role_user, "h"}));
-  size_t won = 0;
-  size_t conflicts = 0;
-  for (auto& rh : pending)
-    rh.receive([&](account&) { ++won; },
-               [&](caf::error& err) {
-                 if (code_of(err) == ec::conflict)
-                   ++conflicts;
-                 else
-                   CAF_FAIL("unexpected error: " << render(err));
-               });
+  auto [won, conflicts] = tally_race<account>(pending, ec::conflict);
   CAF_CHECK_EQUAL(won, 1u);
   CAF_CHECK_EQUAL(conflicts, 7u);
   CAF_CHECK_EQUAL(number("SELECT COUNT(*) FROM " + table("users")), 1u);
