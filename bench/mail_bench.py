@@ -102,6 +102,26 @@ def bench_reset(db, sink, node):
              1000 * pct(raw, 0.99), pct(lat, 0.5) / pct(raw, 0.5)))
 
 
+def bench_reset_timing(db, node, n=60):
+    """Reset requests for known and unknown emails, interleaved: the answer
+    must not tell them apart, in content or in time."""
+    add_users(db, n, prefix="known")
+    cmd = [os.environ["HERALDCTL"], "--node", "127.0.0.1:%d" % node.port,
+           "reset", "request", "--email"]
+    known, unknown = [], []
+    for i in range(n):
+        for email, bucket in (("known%d@example.org" % i, known),
+                              ("unknown%d@example.org" % i, unknown)):
+            t0 = time.perf_counter()
+            subprocess.run(cmd + [email], check=True, capture_output=True)
+            bucket.append(time.perf_counter() - t0)
+    print("%-44s known p50 %5.1f ms p90 %5.1f ms   unknown p50 %5.1f ms "
+          "p90 %5.1f ms   ratio p50 %.3f"
+          % ("reset request round trip (heraldctl)", 1000 * pct(known, 0.5),
+             1000 * pct(known, 0.9), 1000 * pct(unknown, 0.5),
+             1000 * pct(unknown, 0.9), pct(known, 0.5) / pct(unknown, 0.5)))
+
+
 def poll_arrivals(folder, seen, arrived):
     import email
     if not os.path.isdir(folder):
@@ -181,6 +201,7 @@ def main():
                                   "--smtp.workers=4"]) as node:
             if mode in ("reset", "all"):
                 bench_reset(db, sink, node)
+                bench_reset_timing(db, node)
             if mode in ("events", "all"):
                 bench_events(db, sink, node)
 
