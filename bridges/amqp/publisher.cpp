@@ -126,6 +126,7 @@ void publish(self_ptr self, std::vector<publisher_state::request>& batch) {
       ++c->published;
   }
   auto results = st.conn->publish_batch(out, st.settings.confirm_timeout);
+  size_t failed = 0;
   for (size_t i = 0; i < batch.size(); ++i) {
     auto& req = batch[i];
     auto& res = results[i];
@@ -138,10 +139,15 @@ void publish(self_ptr self, std::vector<publisher_state::request>& batch) {
     }
     if (res.refused && c != nullptr)
       ++c->returned;
-    spdlog::warn("amqp publisher: event {} ({}) not published: {}", req.ev.id,
-                 req.ev.topic, render(res.error));
+    // One line per batch: an outage fails whole batches.
+    if (failed++ == 0)
+      spdlog::warn("amqp publisher: event {} ({}) not published: {}", req.ev.id,
+                   req.ev.topic, render(res.error));
     req.rp.deliver(res.error);
   }
+  if (failed > 1)
+    spdlog::warn("amqp publisher: {} of {} events of the batch not published",
+                 failed, batch.size());
   if (!st.conn->usable()) {
     auto broken = std::find_if(results.begin(), results.end(),
                                [](auto& res) { return !res.refused; });
