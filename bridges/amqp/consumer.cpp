@@ -1,0 +1,297 @@
+#include "bridges/amqp/consumer.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+
+#include <spdlog/spdlog.h>
+
+#include <caf/send.hpp>
+
+#include "bridges/amqp/codec.hpp"
+#include "bridges/amqp/connection.hpp"
+#include "messages/error.hpp"
+
+namespace herald::amqp {
+
+namespace {
+
+using std::chrono::milliseconds;
+using clock_type = std::chrono::steady_clock;
+
+/// Longest wait for deliveries or outcomes before looking at the other.
+constexpr milliseconds max_wait{50};
+
+/// The consumer's loop and what it keeps between iterations.
+class consumer_loop {
+public:
+  consumer_loop(caf::blocking_actor* self, amqp_settings settings, size_t index,
+                inbound_actor coordinator,
+                std::shared_ptr<bridge_counters> counters)
+      : self_(self), settings_(std::move(settings)),
+        route_(settings_.inbound.at(index)),
+        coordinator_(std::move(coordinator)), counters_(std::move(counters)),
+        stats_(counters_->inbound(index)), name_("in " + route_.queue),
+        backoff_(std::max(settings_.reconnect_min, milliseconds{1})) {
+    // nop
+  }
+
+  /// Runs until an exit message or the coordinator's end; answers why.
+  caf::error run() {
+    self_->monitor(coordinator_);
+    while (running_) {
+      if (!conn_) {
+        // Not at once after a loss: if the loss comes from this consumer's
+        // own work (a republish the broker refuses), every new connection
+        // would hand the same deliveries to the handler again.
+        if (lost_) {
+          wait_mailbox(backoff_);
+          backoff_ = std::min(backoff_ * 2, settings_.reconnect_max);
+        }
+        if (!running_)
+          break;
+        if (auto err = connect())
+          disconnected(err);
+        continue;
+      }
+      auto acted = drain_mailbox();
+      if (!running_ || !conn_)
+        continue;
+      acted = poll(acted) || acted;
+      wait_ = acted ? milliseconds{1} : std::min(wait_ * 2, max_wait);
+    }
+    // Closing the connection returns every unacked delivery to the queue.
+    conn_.reset();
+    counters_->set_state(name_, "disconnected: stopped");
+    return reason_;
+  }
+
+private:
+  // -- connection -------------------------------------------------------------
+
+  /// Opens a connection, declares the route's topology and starts consuming.
+  caf::error connect() {
+    counters_->set_state(name_, "connecting");
+    auto conn = connection::open(settings_);
+    if (!conn)
+      return std::move(conn.error());
+    auto& c = **conn;
+    if (!route_.exchange.empty() && route_.exchange.compare(0, 4, "amq.") != 0)
+      if (auto err
+          = c.declare_exchange(route_.exchange, route_.exchange_durable))
+        return err;
+    for (auto& q : inbound_queues(settings_, route_))
+      if (auto err = c.declare_queue(q.name, q.options))
+        return err;
+    for (auto& b : inbound_bindings(route_))
+      if (auto err = c.bind(route_.queue, b.exchange, b.routing_key))
+        return err;
+    if (auto err = c.enable_confirms())
+      return err;
+    auto prefetch = std::max<uint16_t>(settings_.prefetch, 1);
+    if (auto err = c.consume(route_.queue, prefetch))
+      return err;
+    conn_ = std::move(*conn);
+    ++epoch_;
+    lost_ = false;
+    wait_ = milliseconds{1};
+    counters_->set_state(name_, "connected");
+    spdlog::info("amqp: consuming {} (prefetch {})", route_.queue, prefetch);
+    return caf::none;
+  }
+
+  void disconnected(const caf::error& err) {
+    spdlog::warn("amqp: queue {}: {}; {} in flight, reconnecting in {} ms",
+                 route_.queue, render(err), in_flight_.size(),
+                 backoff_.count());
+    counters_->set_state(name_, "disconnected: " + render(err));
+    conn_.reset();
+    in_flight_.clear();
+    lost_ = true;
+  }
+
+  /// A delivery is settled: the connection works, backoff starts anew.
+  void settled() {
+    backoff_ = std::max(settings_.reconnect_min, milliseconds{1});
+  }
+
+  // -- the mailbox ------------------------------------------------------------
+
+  /// Handles one message if one comes within `timeout`; false on timeout.
+  bool receive_one(milliseconds timeout) {
+    bool got = true;
+    self_->receive([&](inbound_outcome& x) { carry_out(x); },
+                   [&](caf::exit_msg& x) {
+                     running_ = false;
+                     reason_ = x.reason;
+                   },
+                   [&](caf::down_msg& x) {
+                     if (x.source != coordinator_)
+                       return;
+                     running_ = false;
+                     reason_ = x.reason;
+                   },
+                   caf::after(timeout) >> [&] { got = false; });
+    return got;
+  }
+
+  /// Handles what is in the mailbox without waiting; true if anything was.
+  bool drain_mailbox() {
+    bool any = false;
+    while (running_ && receive_one(milliseconds{0}))
+      any = true;
+    return any;
+  }
+
+  /// Waits for `total`, handling the mailbox meanwhile (backoff).
+  void wait_mailbox(milliseconds total) {
+    auto deadline = clock_type::now() + total;
+    while (running_) {
+      auto left = std::chrono::duration_cast<milliseconds>(deadline
+                                                           - clock_type::now());
+      if (left.count() <= 0 || !receive_one(left))
+        return;
+    }
+  }
+
+  // -- deliveries -------------------------------------------------------------
+
+  /// Waits for the next thing to do: a delivery while the prefetch window has
+  /// room, else an outcome. True if a delivery came.
+  bool poll(bool acted) {
+    auto window = std::max<size_t>(settings_.prefetch, 1);
+    if (in_flight_.size() >= window) {
+      // No delivery can come before an outcome acks one.
+      receive_one(max_wait);
+      if (conn_)
+        if (auto err = conn_->keep_alive())
+          disconnected(err);
+      return false;
+    }
+    // Nothing in flight: only deliveries can come. Else outcomes can, too:
+    // look at the mailbox again soon, sooner the busier it was.
+    auto timeout
+        = in_flight_.empty() ? max_wait : (acted ? milliseconds{0} : wait_);
+    auto next = conn_->next(timeout);
+    if (!next) {
+      disconnected(next.error());
+      return false;
+    }
+    if (!*next)
+      return false;
+    take(std::move(**next));
+    return true;
+  }
+
+  void take(delivery d) {
+    ++stats_.consumed;
+    auto attempts = attempts_of(d.msg);
+    auto ev = decode(as_published(d), route_.format);
+    if (!ev) {
+      auto reason = "undecodable: " + render(ev.error());
+      spdlog::warn("amqp: queue {}: delivery {} ({}): {}", route_.queue, d.tag,
+                   d.msg.message_id, reason);
+      if (republish_then_ack(dead_queue(route_.queue),
+                             dead_message(d, attempts, reason), d.tag))
+        ++stats_.dead_lettered;
+      return;
+    }
+    ev->attempts = attempts;
+    auto tag = d.tag;
+    in_flight_.emplace(tag, std::move(d));
+    self_->send(coordinator_, atom::handle_v, delivery_ref{epoch_, tag},
+                std::move(*ev));
+  }
+
+  void carry_out(const inbound_outcome& x) {
+    if (!conn_ || x.ref.epoch != epoch_)
+      return; // Of a lost connection: RabbitMQ redelivers it.
+    auto i = in_flight_.find(x.ref.tag);
+    if (i == in_flight_.end())
+      return;
+    auto d = std::move(i->second);
+    in_flight_.erase(i);
+    switch (x.what) {
+    case verdict::ack:
+      if (auto err = conn_->ack(d.tag)) {
+        disconnected(err);
+      } else {
+        ++stats_.acked;
+        settled();
+      }
+      break;
+    case verdict::retry:
+      if (republish_then_ack(retry_queue(route_.queue, x.attempts),
+                             retry_message(d, x.attempts), d.tag))
+        ++stats_.retried;
+      break;
+    case verdict::dead:
+      spdlog::warn("amqp: queue {}: message {} dead after {} attempt(s): {}",
+                   route_.queue, d.msg.message_id, x.attempts, x.reason);
+      if (republish_then_ack(dead_queue(route_.queue),
+                             dead_message(d, x.attempts, x.reason), d.tag))
+        ++stats_.dead_lettered;
+      break;
+    }
+  }
+
+  /// Publishes a copy of a delivery to `queue` through the default exchange,
+  /// and acks the original only once the broker confirmed the copy. On any
+  /// failure the connection is dropped: the original comes back.
+  bool republish_then_ack(const std::string& queue, message copy,
+                          uint64_t tag) {
+    auto confirm_timeout = milliseconds{settings_.confirm_timeout};
+    auto results
+        = conn_->publish("", {{queue, std::move(copy)}}, confirm_timeout);
+    if (results.size() != 1 || results[0]) {
+      auto err = results.empty()
+                     ? caf::make_error(ec::internal, "no publish result")
+                     : results[0];
+      disconnected(annotate(err, "publishing to " + queue));
+      return false;
+    }
+    if (auto err = conn_->ack(tag)) {
+      disconnected(err);
+      return false;
+    }
+    settled();
+    return true;
+  }
+
+  caf::blocking_actor* self_;
+  amqp_settings settings_;
+  const inbound_route& route_;
+  inbound_actor coordinator_;
+  std::shared_ptr<bridge_counters> counters_;
+  route_counters& stats_;
+  /// The connection's name in the counters.
+  std::string name_;
+  std::unique_ptr<connection> conn_;
+  /// Counts connections; outcomes carry the one their delivery came on.
+  uint64_t epoch_ = 0;
+  /// Delivery tag -> the delivery, until its outcome is carried out.
+  std::map<uint64_t, delivery> in_flight_;
+  /// Wait before the next connect; doubles per failure, reset by progress.
+  milliseconds backoff_;
+  /// The last connection failed or broke: wait before the next.
+  bool lost_ = false;
+  /// How long to wait for deliveries while outcomes may come.
+  milliseconds wait_{1};
+  bool running_ = true;
+  caf::error reason_;
+};
+
+} // namespace
+
+void consumer(caf::blocking_actor* self, amqp_settings settings, size_t index,
+              inbound_actor coordinator,
+              std::shared_ptr<bridge_counters> counters) {
+  consumer_loop loop{self, std::move(settings), index, std::move(coordinator),
+                     std::move(counters)};
+  if (auto reason = loop.run())
+    self->fail_state(std::move(reason));
+}
+
+} // namespace herald::amqp

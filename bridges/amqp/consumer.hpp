@@ -1,0 +1,43 @@
+// The consumer of one inbound route: a blocking actor on its own thread that
+// owns one AMQP connection (rabbitmq-c connections are not thread-safe) for
+// the route's queue. It declares the route's topology on every (re)connect,
+// takes up to `prefetch` deliveries at once, decodes them and hands them to
+// the route's coordinator (inbound.hpp), then carries out each outcome:
+//
+//   ack   -> basic.ack
+//   retry -> publish to <queue>.retry.<n>, wait for the confirm, basic.ack
+//   dead  -> publish to <queue>.dead, wait for the confirm, basic.ack
+//
+// A delivery that does not decode goes to <queue>.dead at once. Nothing is
+// acked before its copy is confirmed, so nothing is lost; a crash in between
+// means a duplicate, which handlers absorb (idempotent by event id).
+//
+// A lost connection (or a republish that fails) drops every delivery in
+// flight: RabbitMQ redelivers them, and outcomes that arrive for them later
+// are ignored (delivery tags belong to their connection). The consumer then
+// reconnects with exponential backoff (reconnect_min .. reconnect_max).
+//
+// It stops, closing its connection (unacked deliveries go back to the
+// queue), on an exit message or when its coordinator goes down.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+
+#include <caf/blocking_actor.hpp>
+
+#include "bridges/amqp/counters.hpp"
+#include "bridges/amqp/inbound.hpp"
+#include "bridges/amqp/settings.hpp"
+
+namespace herald::amqp {
+
+/// Consumes settings.inbound[index] and counts into
+/// counters->inbound(index) (consumed, acked, retried, dead_lettered) and the
+/// connection state "in <queue>". Spawn with sys.spawn (a blocking actor gets
+/// its own thread).
+void consumer(caf::blocking_actor* self, amqp_settings settings, size_t index,
+              inbound_actor coordinator,
+              std::shared_ptr<bridge_counters> counters);
+
+} // namespace herald::amqp

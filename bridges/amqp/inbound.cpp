@@ -1,0 +1,187 @@
+#include "bridges/amqp/inbound.hpp"
+
+#include <algorithm>
+#include <limits>
+
+#include <spdlog/spdlog.h>
+
+#include <caf/sec.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "messages/error.hpp"
+
+namespace herald::amqp {
+
+// -- headers and names --------------------------------------------------------
+
+std::string retry_queue(const std::string& queue, uint32_t n) {
+  return queue + ".retry." + std::to_string(n);
+}
+
+std::string dead_queue(const std::string& queue) {
+  return queue + ".dead";
+}
+
+std::chrono::milliseconds retry_delay(const amqp_settings& settings,
+                                      uint32_t n) {
+  constexpr uint64_t limit = std::numeric_limits<uint32_t>::max();
+  auto base = static_cast<uint64_t>(
+      std::max<int64_t>(settings.retry_delay.count(), 0));
+  auto delay = base;
+  for (uint32_t i = 1; i < n && delay < limit; ++i)
+    delay *= 2;
+  return std::chrono::milliseconds{std::min(delay, limit)};
+}
+
+uint32_t max_attempts(const amqp_settings& settings) {
+  return std::max<uint32_t>(settings.max_attempts, 1);
+}
+
+std::vector<queue_spec> inbound_queues(const amqp_settings& settings,
+                                       const inbound_route& route) {
+  std::vector<queue_spec> result;
+  result.push_back({route.queue, queue_options{}});
+  for (uint32_t n = 1; n < max_attempts(settings); ++n) {
+    queue_options opts;
+    opts.dead_letter_exchange = retry_return_exchange;
+    opts.dead_letter_routing_key = route.queue;
+    opts.message_ttl_ms
+        = static_cast<uint32_t>(retry_delay(settings, n).count());
+    result.push_back({retry_queue(route.queue, n), std::move(opts)});
+  }
+  result.push_back({dead_queue(route.queue), queue_options{}});
+  return result;
+}
+
+std::vector<binding_spec> inbound_bindings(const inbound_route& route) {
+  std::vector<binding_spec> result;
+  if (!route.exchange.empty())
+    for (auto& key : route.bindings)
+      result.push_back({route.exchange, key});
+  result.push_back({retry_return_exchange, route.queue});
+  return result;
+}
+
+// -- messages to republish ----------------------------------------------------
+
+uint32_t attempts_of(const message& msg) {
+  auto i = msg.headers.find(header_attempts);
+  if (i == msg.headers.end() || i->second.empty() || i->second.size() > 9
+      || !std::all_of(i->second.begin(), i->second.end(),
+                      [](char c) { return c >= '0' && c <= '9'; }))
+    return 0;
+  return static_cast<uint32_t>(std::stoul(i->second));
+}
+
+delivery as_published(delivery d) {
+  auto i = d.msg.headers.find(header_original_routing_key);
+  if (i != d.msg.headers.end())
+    d.routing_key = i->second;
+  return d;
+}
+
+message retry_message(const delivery& d, uint32_t attempts) {
+  auto result = d.msg;
+  result.persistent = true;
+  result.headers[header_attempts] = std::to_string(attempts);
+  // Only the first hop knows the key; later ones come from a retry queue.
+  result.headers.emplace(header_original_routing_key, d.routing_key);
+  return result;
+}
+
+message dead_message(const delivery& d, uint32_t attempts,
+                     const std::string& reason) {
+  auto result = retry_message(d, attempts);
+  result.headers[header_reason] = reason;
+  return result;
+}
+
+// -- decisions ----------------------------------------------------------------
+
+std::string to_string(verdict x) {
+  switch (x) {
+  case verdict::ack:
+    return "ack";
+  case verdict::retry:
+    return "retry";
+  case verdict::dead:
+    return "dead";
+  }
+  return "?";
+}
+
+namespace {
+
+bool is_permanent(const caf::error& err) {
+  if (err.category() != caf::atom("herald"))
+    return false;
+  auto code = static_cast<ec>(err.code());
+  return code == ec::rejected || code == ec::invalid_argument;
+}
+
+} // namespace
+
+inbound_outcome decide(const amqp_settings& settings, delivery_ref ref,
+                       uint32_t attempts, const caf::error& err) {
+  inbound_outcome result;
+  result.ref = ref;
+  if (!err)
+    return result;
+  result.attempts = attempts + 1;
+  result.reason = render(err);
+  result.what = result.attempts < max_attempts(settings) && !is_permanent(err)
+                    ? verdict::retry
+                    : verdict::dead;
+  return result;
+}
+
+// -- the coordinator ----------------------------------------------------------
+
+inbound_actor::behavior_type
+inbound(inbound_actor::stateful_pointer<inbound_state> self,
+        amqp_settings settings, inbound_route route,
+        event_handler_actor handler) {
+  self->state.settings = std::move(settings);
+  self->state.route = std::move(route);
+  self->state.handler = handler;
+  self->monitor(handler);
+  self->set_down_handler([self](const caf::down_msg& msg) {
+    if (msg.source != self->state.handler)
+      return;
+    spdlog::warn("amqp: handler {} of queue {} is down; stopping its consumer",
+                 self->state.route.handler, self->state.route.queue);
+    self->quit(caf::make_error(
+        ec::unavailable, "handler " + self->state.route.handler + " of queue "
+                             + self->state.route.queue + " is down"));
+  });
+  return {
+      [self](atom::handle, delivery_ref ref,
+             event& ev) -> caf::result<inbound_outcome> {
+        auto& st = self->state;
+        auto rp = self->make_response_promise<inbound_outcome>();
+        auto attempts = ev.attempts;
+        auto timeout = caf::timespan{st.settings.handler_timeout};
+        self->request(st.handler, timeout, atom::handle_v, std::move(ev))
+            .then(
+                [self, rp, ref](caf::ok_atom) mutable {
+                  rp.deliver(decide(self->state.settings, ref, 0, caf::none));
+                },
+                [self, rp, ref, attempts](caf::error& err) mutable {
+                  auto& st = self->state;
+                  if (err == caf::sec::request_timeout)
+                    err = caf::make_error(
+                        ec::unavailable,
+                        "handler " + st.route.handler + " gave no answer in "
+                            + std::to_string(
+                                st.settings.handler_timeout.count())
+                            + " s");
+                  else
+                    err = annotate(err, "handler " + st.route.handler);
+                  rp.deliver(decide(st.settings, ref, attempts, err));
+                });
+        return rp;
+      },
+  };
+}
+
+} // namespace herald::amqp

@@ -1,0 +1,174 @@
+// The inbound side of the AMQP bridge without the broker: the topology of an
+// inbound route (main queue, retry queues, dead-letter queue), the decisions
+// about a delivery after its handler answered, and the coordinator actor that
+// asks the handler. The consumer (consumer.hpp) owns the connection and
+// carries the decisions out.
+//
+// A message whose handling failed goes to `<queue>.retry.<n>` (n = attempts
+// so far), whose TTL (retry_delay * 2^(n-1)) dead-letters it through the
+// default exchange back to `<queue>`; after max_attempts it goes to
+// `<queue>.dead`. The attempt count travels in the header x-herald-attempts.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/error.hpp>
+#include <caf/meta/type_name.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include "bridges/amqp/connection.hpp"
+#include "bridges/amqp/settings.hpp"
+#include "messages/event_actors.hpp"
+
+namespace herald::amqp {
+
+// -- headers and names --------------------------------------------------------
+
+/// Failed handling attempts so far (decimal); absent: none.
+constexpr const char* header_attempts = "x-herald-attempts";
+/// Why a message is in the dead-letter queue.
+constexpr const char* header_reason = "x-herald-reason";
+/// The routing key it was first published with (retries come back with the
+/// queue's name as routing key).
+constexpr const char* header_original_routing_key
+    = "x-herald-original-routing-key";
+
+/// "<queue>.retry.<n>": holds messages before attempt n + 1.
+std::string retry_queue(const std::string& queue, uint32_t n);
+
+/// "<queue>.dead".
+std::string dead_queue(const std::string& queue);
+
+/// How long a message waits in `<queue>.retry.<n>`: retry_delay * 2^(n-1),
+/// at most 2^32 - 1 ms (the broker's limit for x-message-ttl).
+std::chrono::milliseconds retry_delay(const amqp_settings& settings,
+                                      uint32_t n);
+
+/// max_attempts, at least 1.
+uint32_t max_attempts(const amqp_settings& settings);
+
+/// Where retry queues dead-letter expired messages to, with the main queue's
+/// name as routing key; the main queue is bound to it by that key.
+/// (amq.direct exists in every vhost. The default exchange would need no
+/// binding, but queue_options cannot say x-dead-letter-exchange = "".)
+constexpr const char* retry_return_exchange = "amq.direct";
+
+/// A queue to declare and its arguments.
+struct queue_spec {
+  std::string name;
+  queue_options options;
+};
+
+/// The queues of `route`, in declaration order: the main queue, the retry
+/// queues 1 .. max_attempts - 1 (dead-lettering to the main queue through
+/// retry_return_exchange), the dead-letter queue. All durable.
+std::vector<queue_spec> inbound_queues(const amqp_settings& settings,
+                                       const inbound_route& route);
+
+/// A binding of the main queue.
+struct binding_spec {
+  std::string exchange;
+  std::string routing_key;
+};
+
+/// The bindings of the main queue: each binding key on the route's exchange
+/// (none for the default exchange ""), and its own name on
+/// retry_return_exchange.
+std::vector<binding_spec> inbound_bindings(const inbound_route& route);
+
+// -- messages to republish ----------------------------------------------------
+
+/// The attempts header of `msg`; 0 if absent or not a number.
+uint32_t attempts_of(const message& msg);
+
+/// The delivery as first published: routing key restored from
+/// x-herald-original-routing-key, if present (the codec may need it).
+delivery as_published(delivery d);
+
+/// The delivery's message for a retry queue: body and properties as they
+/// came, persistent, attempts header set, original routing key kept.
+message retry_message(const delivery& d, uint32_t attempts);
+
+/// The delivery's message for the dead-letter queue: like retry_message,
+/// plus the reason header.
+message dead_message(const delivery& d, uint32_t attempts,
+                     const std::string& reason);
+
+// -- decisions ----------------------------------------------------------------
+
+/// A delivery as its consumer knows it: the tag and the connection it came
+/// on (tags restart with every connection; outcomes for an old one are
+/// dropped).
+struct delivery_ref {
+  uint64_t epoch = 0;
+  uint64_t tag = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, delivery_ref& x) {
+  return f(caf::meta::type_name("herald::amqp::delivery_ref"), x.epoch, x.tag);
+}
+
+/// What becomes of a delivery. In each case the original is acked last.
+enum class verdict : uint8_t {
+  /// Handled: ack.
+  ack,
+  /// Failed: republish to retry_queue(queue, attempts).
+  retry,
+  /// Failed for good: republish to dead_queue(queue).
+  dead,
+};
+
+std::string to_string(verdict x);
+
+struct inbound_outcome {
+  delivery_ref ref;
+  verdict what = verdict::ack;
+  /// retry and dead: failed attempts including this one.
+  uint32_t attempts = 0;
+  /// retry and dead: the handler's error.
+  std::string reason;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, inbound_outcome& x) {
+  return f(caf::meta::type_name("herald::amqp::inbound_outcome"), x.ref, x.what,
+           x.attempts, x.reason);
+}
+
+/// The outcome of handling a delivery that had failed `attempts` times
+/// before: ack without error; else retry while attempts + 1 < max_attempts,
+/// else dead. Errors `rejected` and `invalid_argument` mean retrying cannot
+/// help: dead at once.
+inbound_outcome decide(const amqp_settings& settings, delivery_ref ref,
+                       uint32_t attempts, const caf::error& err);
+
+// -- the coordinator ----------------------------------------------------------
+
+/// Between one consumer and its route's handler.
+using inbound_actor = caf::typed_actor<
+    /// Hands the event (attempts = failed attempts so far) to the handler,
+    /// waits at most handler_timeout (no answer counts as a failure) and
+    /// answers the outcome, also to a plain send. Deliveries are handled
+    /// concurrently, as many as the consumer hands over.
+    caf::replies_to<atom::handle, delivery_ref, event>::with<inbound_outcome>>;
+
+struct inbound_state {
+  static inline const char* name = "amqp_inbound";
+  amqp_settings settings;
+  inbound_route route;
+  event_handler_actor handler;
+};
+
+/// The coordinator of `route`. Monitors the handler and quits (`unavailable`)
+/// when it goes down, so that the consumer stops taking work nobody handles.
+inbound_actor::behavior_type
+inbound(inbound_actor::stateful_pointer<inbound_state> self,
+        amqp_settings settings, inbound_route route,
+        event_handler_actor handler);
+
+} // namespace herald::amqp

@@ -1,0 +1,318 @@
+#define CAF_SUITE amqp_inbound
+
+// The inbound side of the AMQP bridge without a broker: queue names, retry
+// delays and topology, the messages republished to retry and dead-letter
+// queues, the coordinator's decisions on the deterministic scheduler; and
+// which topics the bridge subscribes its publisher to.
+
+#include "bridges/amqp/inbound.hpp"
+
+#include "tests/test.hpp"
+
+#include <algorithm>
+
+#include <caf/typed_event_based_actor.hpp>
+
+#include "bridges/amqp/bridge.hpp"
+#include "tests/support/recording_handler.hpp"
+
+using namespace herald;
+using namespace herald::amqp;
+using namespace std::chrono_literals;
+
+namespace {
+
+amqp_settings test_settings() {
+  amqp_settings result;
+  result.max_attempts = 3;
+  result.retry_delay = 200ms;
+  result.handler_timeout = std::chrono::seconds{5};
+  return result;
+}
+
+inbound_route test_route() {
+  inbound_route result;
+  result.queue = "herald.mailer";
+  result.exchange = "herald.events";
+  result.bindings = {"user.created"};
+  result.handler = "mailer";
+  return result;
+}
+
+delivery sample_delivery() {
+  delivery d;
+  d.tag = 9;
+  d.exchange = "herald.events";
+  d.routing_key = "user.created";
+  d.msg.body = R"({"specversion":"1.0"})";
+  d.msg.content_type = "application/cloudevents+json";
+  d.msg.message_id = "ev-1";
+  d.msg.timestamp = 1700000000;
+  d.msg.persistent = false;
+  d.msg.headers["trace"] = "abc";
+  return d;
+}
+
+struct fixture : herald::test::fixture {
+  std::shared_ptr<herald::test::handler_log> log
+      = std::make_shared<herald::test::handler_log>();
+  event_handler_actor handler = sys.spawn(herald::test::recording_handler, log);
+  inbound_actor coordinator
+      = sys.spawn(inbound, test_settings(), test_route(), handler);
+
+  /// Hands one delivery over like the consumer does (a plain send) and
+  /// runs until idle; answers the outcome the coordinator sent back.
+  inbound_outcome hand(uint64_t tag, uint32_t attempts,
+                       const std::string& id = "ev-1") {
+    send(tag, attempts, id);
+    sched.run();
+    return receive_outcome();
+  }
+
+  void send(uint64_t tag, uint32_t attempts, const std::string& id) {
+    auto ev = herald::test::make_event("user.created", "user:1", tag);
+    ev.id = id;
+    ev.attempts = attempts;
+    self->send(coordinator, atom::handle_v, delivery_ref{7, tag}, ev);
+  }
+
+  inbound_outcome receive_outcome() {
+    inbound_outcome result;
+    result.ref.tag = 0;
+    self->receive([&](inbound_outcome& x) { result = std::move(x); },
+                  caf::after(std::chrono::seconds{0}) >>
+                      [] { CAF_FAIL("no outcome received"); });
+    return result;
+  }
+};
+
+} // namespace
+
+CAF_TEST_FIXTURE_SCOPE(amqp_inbound_tests, fixture)
+
+CAF_TEST(names and retry delays) {
+  auto settings = test_settings();
+  CAF_CHECK_EQUAL(retry_queue("q", 2), "q.retry.2");
+  CAF_CHECK_EQUAL(dead_queue("q"), "q.dead");
+  CAF_CHECK_EQUAL(retry_delay(settings, 1).count(), 200);
+  CAF_CHECK_EQUAL(retry_delay(settings, 2).count(), 400);
+  CAF_CHECK_EQUAL(retry_delay(settings, 3).count(), 800);
+  CAF_CHECK_EQUAL(retry_delay(settings, 10).count(), 200 * 512);
+  // The broker takes at most 2^32 - 1 ms.
+  CAF_CHECK_EQUAL(retry_delay(settings, 60).count(), 4294967295);
+  settings.max_attempts = 0;
+  CAF_CHECK_EQUAL(max_attempts(settings), 1u);
+}
+
+CAF_TEST(topology with main and retry and dead queues) {
+  auto settings = test_settings();
+  settings.max_attempts = 4;
+  auto queues = inbound_queues(settings, test_route());
+  CAF_REQUIRE_EQUAL(queues.size(), 5u);
+  CAF_CHECK_EQUAL(queues[0].name, "herald.mailer");
+  CAF_CHECK(queues[0].options.durable);
+  CAF_CHECK_EQUAL(queues[0].options.message_ttl_ms, 0u);
+  CAF_CHECK_EQUAL(queues[0].options.dead_letter_routing_key, "");
+  uint32_t ttl = 200;
+  for (uint32_t n = 1; n <= 3; ++n) {
+    auto& q = queues[n];
+    CAF_CHECK_EQUAL(q.name, "herald.mailer.retry." + std::to_string(n));
+    CAF_CHECK(q.options.durable);
+    CAF_CHECK_EQUAL(q.options.message_ttl_ms, ttl);
+    CAF_CHECK_EQUAL(q.options.dead_letter_exchange, "amq.direct");
+    CAF_CHECK_EQUAL(q.options.dead_letter_routing_key, "herald.mailer");
+    ttl *= 2;
+  }
+  CAF_CHECK_EQUAL(queues[4].name, "herald.mailer.dead");
+  CAF_CHECK(queues[4].options.durable);
+  CAF_CHECK_EQUAL(queues[4].options.message_ttl_ms, 0u);
+  settings.max_attempts = 1;
+  CAF_CHECK_EQUAL(inbound_queues(settings, test_route()).size(), 2u);
+  // Expired retries come back through amq.direct, by the queue's name.
+  auto route = test_route();
+  route.bindings.push_back("user.deleted");
+  auto bindings = inbound_bindings(route);
+  CAF_REQUIRE_EQUAL(bindings.size(), 3u);
+  CAF_CHECK_EQUAL(bindings[0].exchange, "herald.events");
+  CAF_CHECK_EQUAL(bindings[0].routing_key, "user.created");
+  CAF_CHECK_EQUAL(bindings[1].routing_key, "user.deleted");
+  CAF_CHECK_EQUAL(bindings[2].exchange, "amq.direct");
+  CAF_CHECK_EQUAL(bindings[2].routing_key, "herald.mailer");
+}
+
+CAF_TEST(attempts header) {
+  message msg;
+  CAF_CHECK_EQUAL(attempts_of(msg), 0u);
+  msg.headers[header_attempts] = "3";
+  CAF_CHECK_EQUAL(attempts_of(msg), 3u);
+  for (auto bad : {"", "-1", "x", "3 ", "99999999999999"}) {
+    msg.headers[header_attempts] = bad;
+    CAF_CHECK_EQUAL(attempts_of(msg), 0u);
+  }
+}
+
+CAF_TEST(retry and dead messages keep body and properties) {
+  auto d = sample_delivery();
+  auto retry = retry_message(d, 1);
+  CAF_CHECK_EQUAL(retry.body, d.msg.body);
+  CAF_CHECK_EQUAL(retry.content_type, d.msg.content_type);
+  CAF_CHECK_EQUAL(retry.message_id, d.msg.message_id);
+  CAF_CHECK_EQUAL(retry.timestamp, d.msg.timestamp);
+  CAF_CHECK(retry.persistent);
+  CAF_CHECK_EQUAL(retry.headers["trace"], "abc");
+  CAF_CHECK_EQUAL(retry.headers[header_attempts], "1");
+  CAF_CHECK_EQUAL(retry.headers[header_original_routing_key], "user.created");
+  CAF_CHECK_EQUAL(retry.headers.count(header_reason), 0u);
+  // Back from the retry queue the routing key is the queue's name; the
+  // original one is kept and restored for decoding.
+  delivery again;
+  again.routing_key = "herald.mailer";
+  again.msg = retry;
+  CAF_CHECK_EQUAL(as_published(again).routing_key, "user.created");
+  auto dead = dead_message(again, 3, "unavailable: smtp down");
+  CAF_CHECK_EQUAL(dead.body, d.msg.body);
+  CAF_CHECK_EQUAL(dead.headers[header_attempts], "3");
+  CAF_CHECK_EQUAL(dead.headers[header_reason], "unavailable: smtp down");
+  CAF_CHECK_EQUAL(dead.headers[header_original_routing_key], "user.created");
+  CAF_CHECK_EQUAL(as_published(sample_delivery()).routing_key, "user.created");
+}
+
+CAF_TEST(decisions without an actor) {
+  auto settings = test_settings();
+  auto unavailable = caf::make_error(ec::unavailable, "smtp down");
+  auto ok = decide(settings, {1, 2}, 0, caf::none);
+  CAF_CHECK_EQUAL(ok.what, verdict::ack);
+  CAF_CHECK_EQUAL(ok.ref.epoch, 1u);
+  CAF_CHECK_EQUAL(ok.ref.tag, 2u);
+  auto first = decide(settings, {1, 2}, 0, unavailable);
+  CAF_CHECK_EQUAL(first.what, verdict::retry);
+  CAF_CHECK_EQUAL(first.attempts, 1u);
+  auto second = decide(settings, {1, 2}, 1, unavailable);
+  CAF_CHECK_EQUAL(second.what, verdict::retry);
+  CAF_CHECK_EQUAL(second.attempts, 2u);
+  auto last = decide(settings, {1, 2}, 2, unavailable);
+  CAF_CHECK_EQUAL(last.what, verdict::dead);
+  CAF_CHECK_EQUAL(last.attempts, 3u);
+  CAF_CHECK_EQUAL(last.reason, "unavailable: smtp down");
+  // A count beyond the limit (config lowered meanwhile): dead.
+  CAF_CHECK_EQUAL(decide(settings, {1, 2}, 7, unavailable).what, verdict::dead);
+  // Retrying cannot help: dead at once.
+  for (auto code : {ec::rejected, ec::invalid_argument}) {
+    auto permanent = decide(settings, {1, 2}, 0, caf::make_error(code, "no"));
+    CAF_CHECK_EQUAL(permanent.what, verdict::dead);
+    CAF_CHECK_EQUAL(permanent.attempts, 1u);
+  }
+}
+
+CAF_TEST(handled means ack) {
+  auto outcome = hand(3, 0);
+  CAF_CHECK_EQUAL(outcome.what, verdict::ack);
+  CAF_CHECK_EQUAL(outcome.ref.epoch, 7u);
+  CAF_CHECK_EQUAL(outcome.ref.tag, 3u);
+  CAF_REQUIRE_EQUAL(log->seen.size(), 1u);
+  CAF_CHECK_EQUAL(log->seen[0].id, "ev-1");
+}
+
+CAF_TEST(failed below the limit means retry with one more attempt) {
+  log->fail_ids.insert("ev-1");
+  auto outcome = hand(3, 0);
+  CAF_CHECK_EQUAL(outcome.what, verdict::retry);
+  CAF_CHECK_EQUAL(outcome.attempts, 1u);
+  CAF_CHECK_EQUAL(outcome.ref.tag, 3u);
+  outcome = hand(4, 1);
+  CAF_CHECK_EQUAL(outcome.what, verdict::retry);
+  CAF_CHECK_EQUAL(outcome.attempts, 2u);
+  // The handler sees how often the event failed before.
+  CAF_REQUIRE_EQUAL(log->seen.size(), 2u);
+  CAF_CHECK_EQUAL(log->seen[1].attempts, 1u);
+}
+
+CAF_TEST(failed at the limit means dead with the reason) {
+  log->fail_ids.insert("ev-1");
+  auto outcome = hand(5, 2);
+  CAF_CHECK_EQUAL(outcome.what, verdict::dead);
+  CAF_CHECK_EQUAL(outcome.attempts, 3u);
+  CAF_CHECK_EQUAL(outcome.reason, "unavailable: handler mailer: refusing ev-1");
+}
+
+CAF_TEST(permanent failure means dead at once) {
+  log->fail_with = caf::make_error(ec::rejected, "550 no such user");
+  auto outcome = hand(5, 0);
+  CAF_CHECK_EQUAL(outcome.what, verdict::dead);
+  CAF_CHECK_EQUAL(outcome.attempts, 1u);
+  CAF_CHECK_EQUAL(outcome.reason, "rejected: handler mailer: 550 no such user");
+}
+
+CAF_TEST(handler timeout counts as a failure) {
+  log->silent = true;
+  send(6, 0, "ev-1");
+  sched.run();
+  CAF_CHECK_EQUAL(log->seen.size(), 1u);
+  CAF_CHECK(self->mailbox().empty());
+  sched.trigger_timeout();
+  sched.run();
+  auto outcome = receive_outcome();
+  CAF_CHECK_EQUAL(outcome.what, verdict::retry);
+  CAF_CHECK_EQUAL(outcome.attempts, 1u);
+  CAF_CHECK_EQUAL(outcome.reason,
+                  "unavailable: handler mailer gave no answer in 5 s");
+  // Timed out at the limit: dead.
+  send(7, 2, "ev-2");
+  sched.run();
+  sched.trigger_timeout();
+  sched.run();
+  outcome = receive_outcome();
+  CAF_CHECK_EQUAL(outcome.what, verdict::dead);
+  CAF_CHECK_EQUAL(outcome.attempts, 3u);
+}
+
+CAF_TEST(deliveries in flight are all handed over before any answer) {
+  log->silent = true;
+  for (uint64_t tag = 1; tag <= 4; ++tag)
+    send(tag, 0, "ev-" + std::to_string(tag));
+  sched.run();
+  // Every one reached the handler while none was answered.
+  CAF_REQUIRE_EQUAL(log->seen.size(), 4u);
+  for (size_t i = 0; i < 4; ++i)
+    CAF_CHECK_EQUAL(log->seen[i].id, "ev-" + std::to_string(i + 1));
+  CAF_CHECK(self->mailbox().empty());
+  sched.trigger_timeouts();
+  sched.run();
+  for (int i = 0; i < 4; ++i)
+    CAF_CHECK_EQUAL(receive_outcome().what, verdict::retry);
+}
+
+CAF_TEST(handler down makes the coordinator quit) {
+  self->monitor(coordinator);
+  anon_send_exit(handler, caf::exit_reason::kill);
+  sched.run();
+  bool down = false;
+  self->receive([&](caf::down_msg& msg) {
+    down = true;
+    CAF_CHECK_EQUAL(herald::test::code_of(msg.reason), ec::unavailable);
+  });
+  CAF_CHECK(down);
+}
+
+CAF_TEST(the publisher subscribes to the topics of its routes) {
+  amqp_settings settings;
+  CAF_CHECK(outbound_topics(settings).empty());
+  outbound_route route;
+  route.exchange = "herald.events";
+  route.topics = {"password.reset_requested"};
+  settings.outbound.push_back(route);
+  CAF_CHECK_EQUAL(outbound_topics(settings),
+                  std::vector<std::string>{"password.reset_requested"});
+  route.topics = {"user.*", "nothing.matches"};
+  settings.outbound.push_back(route);
+  CAF_CHECK_EQUAL(outbound_topics(settings).size(), 5u);
+  settings.outbound.erase(settings.outbound.begin());
+  auto topics = outbound_topics(settings);
+  CAF_CHECK_EQUAL(topics.size(), 4u);
+  CAF_CHECK(std::find(topics.begin(), topics.end(), "password.reset_requested")
+            == topics.end());
+  settings.outbound[0].topics = {"#"};
+  CAF_CHECK_EQUAL(outbound_topics(settings).size(), 5u);
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
