@@ -70,6 +70,11 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
                                              "(it has no mailer role)"});
         return self->state.relay;
       },
+      [self](atom::get, atom::bridge) -> caf::result<amqp_bridge_actor> {
+        if (!self->state.bridge)
+          return not_hosted("bridge");
+        return self->state.bridge;
+      },
   };
 }
 
