@@ -81,6 +81,7 @@ void delivered(self_ptr self, const std::string& key) {
   q.pop_front();
   --st.queued;
   ++st.delivered;
+  st.outage = 0;
   if (q.empty())
     st.queues.erase(key);
   if (st.done.size() >= st.settings.batch / 2)
@@ -96,8 +97,12 @@ void failed(self_ptr self, const std::string& key, const caf::error& err) {
   bool dead = ev.attempts >= st.settings.max_attempts;
   auto text = render(err);
   st.last_error = ev.topic + " " + ev.id + ": " + text;
-  spdlog::warn("outbox: delivering {} {} failed (attempt {}{}): {}", ev.topic,
-               ev.id, ev.attempts, dead ? ", giving up" : "", text);
+  // An outage fails every event again and again: warn at the first failure
+  // and when giving up, the attempts between go to debug.
+  auto level
+      = ev.attempts == 1 || dead ? spdlog::level::warn : spdlog::level::debug;
+  spdlog::log(level, "outbox: delivering {} {} failed (attempt {}{}): {}",
+              ev.topic, ev.id, ev.attempts, dead ? ", giving up" : "", text);
   self->request(st.store, st.settings.storage_timeout, atom::outbox_failed_v,
                 ev.seq, text, dead)
       .then([](caf::ok_atom) {},
@@ -115,7 +120,17 @@ void failed(self_ptr self, const std::string& key, const caf::error& err) {
       st.queues.erase(key);
     return;
   }
-  st.retry_at[key] = self->clock().now() + backoff(st.settings, ev.attempts);
+  auto now = self->clock().now();
+  st.retry_at[key] = now + backoff(st.settings, ev.attempts);
+  if (err == ec::unavailable || err == caf::sec::request_timeout) {
+    // Something every event needs is down (broker, mail server): pause all
+    // keys instead of letting each fail on its own, and probe with one.
+    // Events failing together count once: the pause grows per failed probe.
+    if (now >= st.paused_until) {
+      ++st.outage;
+      st.paused_until = now + backoff(st.settings, st.outage);
+    }
+  }
 }
 
 void deliver(self_ptr self, const std::string& key) {
@@ -150,6 +165,12 @@ void dispatch(self_ptr self) {
       st.retry_at.erase(r);
     }
     ready.push_back(key);
+  }
+  if (st.outage > 0) {
+    // During an outage one event at a time probes whether it is over.
+    if (now < st.paused_until || !st.busy.empty() || ready.empty())
+      return;
+    ready.resize(1);
   }
   for (auto& key : ready)
     deliver(self, key);

@@ -55,6 +55,11 @@ struct outbox_relay_state {
   std::set<std::string> busy;
   /// Keys waiting for a retry, and when it is due.
   std::map<std::string, clock::time_point> retry_at;
+  /// Consecutive `unavailable` failures: a dependency of every event is
+  /// down. While > 0, nothing is delivered before `paused_until`, then one
+  /// event probes.
+  uint32_t outage = 0;
+  clock::time_point paused_until;
   /// Delivered rows not yet deleted.
   std::vector<uint64_t> done;
   bool fetching = false;

@@ -174,6 +174,29 @@ CAF_TEST(storage outages are survived) {
   CAF_CHECK_EQUAL(seen_ids(), (std::vector<std::string>{e1}));
 }
 
+CAF_TEST(an outage pauses every key and one event probes for its end) {
+  auto a = add(1, topic_user_created);
+  auto b = add(2, topic_user_created);
+  auto c = add(3, topic_user_created);
+  log->fail_with = caf::make_error(ec::unavailable, std::string{"smtp down"});
+  settings.max_attempts = 10;
+  start();
+  CAF_CHECK_EQUAL(log->seen.size(), 3u); // all three were on their way
+  pass(1s);
+  CAF_CHECK_EQUAL(log->seen.size(), 4u); // one probe after the pause
+  pass(1s);
+  CAF_CHECK_EQUAL(log->seen.size(), 4u); // the pause doubled
+  pass(1s);
+  CAF_CHECK_EQUAL(log->seen.size(), 5u);
+  log->fail_with = caf::error{};
+  pass(4s);
+  auto ids = seen_ids();
+  for (auto& id : {a, b, c})
+    CAF_CHECK_EQUAL(std::count(ids.begin(), ids.end(), id) >= 2, true);
+  pass(100ms);
+  CAF_CHECK(store->outbox.empty());
+}
+
 CAF_TEST(backoff doubles up to its cap) {
   CAF_CHECK_EQUAL(backoff(settings, 1).count(), 1000);
   CAF_CHECK_EQUAL(backoff(settings, 2).count(), 2000);

@@ -101,10 +101,15 @@ class Node:
         self.env.update(env or {})
         self.proc = None
         self.output = ""
+        # A file, not a pipe: a pipe nobody reads fills up and then blocks
+        # every thread of the node that logs.
+        os.makedirs(RUN_DIR, exist_ok=True)
+        self.log_path = os.path.join(RUN_DIR, "node-%d.log" % self.port)
 
     def start(self, wait=True):
+        self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(self.args, env=self.env,
-                                     stdout=subprocess.PIPE,
+                                     stdout=self.log,
                                      stderr=subprocess.STDOUT, text=True)
         if wait:
             self.wait_ready()
@@ -114,8 +119,7 @@ class Node:
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                self.output += self.proc.stdout.read()
-                raise RuntimeError("node exited early:\n" + self.output)
+                raise RuntimeError("node exited early:\n" + self.read_log())
             rc = ctl(self, "status", check_rc=None, timeout=10)
             if rc.returncode == 0:
                 return
@@ -138,8 +142,12 @@ class Node:
             self.proc.kill()
             self.proc.wait(timeout=10)
             raise RuntimeError("node did not stop within %ds" % timeout)
-        self.output += self.proc.stdout.read()
+        self.output = self.read_log()
         return self.proc.returncode
+
+    def read_log(self):
+        with open(self.log_path) as f:
+            return f.read()
 
     def __enter__(self):
         return self.start()
