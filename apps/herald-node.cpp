@@ -1,9 +1,11 @@
 // herald-node: reads its configuration, applies migrations, spawns the
 // services of its roles, publishes the node actor on the cluster port and
 // runs until SIGINT or SIGTERM, then shuts down in order.
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <thread>
 
 #include <caf/actor_system.hpp>
@@ -22,6 +24,7 @@
 #include "actors/password_reset.hpp"
 #include "actors/token.hpp"
 #include "actors/user.hpp"
+#include "bridges/amqp/bridge.hpp"
 #include "bridges/smtp/smtp.hpp"
 #include "config/settings.hpp"
 #include "messages/error.hpp"
@@ -46,6 +49,42 @@ std::string join(const std::vector<std::string>& xs, const char* sep) {
 
 bool has_role(const herald::node_settings& s, const char* role) {
   return std::find(s.roles.begin(), s.roles.end(), role) != s.roles.end();
+}
+
+/// Whether mail for `topic` comes back from the broker to the mailer (an
+/// outbound route sends it out and an inbound route for the mailer binds
+/// it): then the mailer must not also take it from the local bus.
+bool mailed_via_broker(const herald::amqp::amqp_settings& cfg,
+                       const std::string& topic) {
+  using herald::amqp::topic_matches;
+  auto out
+      = std::any_of(cfg.outbound.begin(), cfg.outbound.end(), [&](auto& r) {
+          return std::any_of(r.topics.begin(), r.topics.end(),
+                             [&](auto& p) { return topic_matches(p, topic); });
+        });
+  auto in = std::any_of(cfg.inbound.begin(), cfg.inbound.end(), [&](auto& r) {
+    return r.handler == "mailer"
+           && std::any_of(r.bindings.begin(), r.bindings.end(),
+                          [&](auto& b) { return topic_matches(b, topic); });
+  });
+  return out && in;
+}
+
+/// Subscribes `handler` to `topics` on the bus; the first error, if any.
+caf::error subscribe(caf::actor_system& sys, const herald::event_bus_actor& bus,
+                     const std::vector<std::string>& topics,
+                     const herald::event_handler_actor& handler) {
+  caf::scoped_actor self{sys};
+  caf::error result;
+  for (auto& topic : topics)
+    self->request(bus, std::chrono::seconds(5), herald::atom::subscribe_v,
+                  topic, handler)
+        .receive([](caf::ok_atom) {},
+                 [&](caf::error& err) {
+                   if (!result)
+                     result = err;
+                 });
+  return result;
 }
 
 /// A database that is still starting gets a few seconds; a wrong password or
@@ -150,24 +189,37 @@ int main(int argc, char** argv) {
     services.tokens = track(sys.spawn(token, tokens_cfg, store));
   if (has_role(s, "user") || has_role(s, "reset"))
     hasher = track(spawn_hasher(sys, s.hasher_workers, s.argon2));
-  if (has_role(s, "mailer")) {
+  // A node that delivers events (to its mailer, to the broker) runs the bus
+  // and the outbox relay.
+  bool delivers = has_role(s, "mailer") || has_role(s, "bridge");
+  if (delivers)
     bus = track(sys.spawn(event_bus, s.outbox.delivery_timeout));
+  if (has_role(s, "mailer")) {
     smtp = track(spawn_smtp(sys, smtp_cfg));
     mail = track(sys.spawn(mailer, mail_cfg, store, smtp));
-    caf::scoped_actor self{sys};
-    caf::error subscribe_err;
+    std::vector<std::string> topics;
     for (auto topic :
          {topic_user_created, topic_reset_requested, topic_password_changed})
-      self->request(bus, std::chrono::seconds(5), atom::subscribe_v,
-                    std::string{topic}, mail)
-          .receive([](caf::ok_atom) {},
-                   [&](caf::error& err) { subscribe_err = err; });
-    if (subscribe_err) {
+      if (!has_role(s, "bridge") || !mailed_via_broker(s.amqp, topic))
+        topics.emplace_back(topic);
+    if (auto err = subscribe(sys, bus, topics, mail)) {
       shutdown();
-      return fail("subscribing the mailer: " + render(subscribe_err));
+      return fail("subscribing the mailer: " + render(err));
     }
-    services.relay = track(sys.spawn(outbox_relay, s.outbox, store, bus));
   }
+  if (has_role(s, "bridge")) {
+    std::map<std::string, event_handler_actor> handlers;
+    if (mail)
+      handlers.emplace("mailer", mail);
+    auto bridge = amqp::spawn_amqp_bridge(sys, s.amqp, bus, handlers);
+    if (!bridge) {
+      shutdown();
+      return fail("amqp: " + render(bridge.error()));
+    }
+    services.bridge = track(std::move(*bridge));
+  }
+  if (delivers)
+    services.relay = track(sys.spawn(outbox_relay, s.outbox, store, bus));
   if (has_role(s, "user")) {
     user_settings us;
     us.passwords = s.passwords;
@@ -224,6 +276,10 @@ int main(int argc, char** argv) {
   if (has_role(s, "mailer"))
     std::cout << "  mail:    " << s.smtp_url << " from " << s.smtp_from
               << ", links " << s.public_base_url << "/reset-password\n";
+  if (has_role(s, "bridge"))
+    std::cout << "  amqp:    " << amqp::describe_broker(s.amqp.url) << ", "
+              << s.amqp.outbound.size() << " outbound and "
+              << s.amqp.inbound.size() << " inbound routes\n";
   if (s.dev_mode)
     std::cout << "  DEV MODE: development secrets are allowed; never run "
                  "like this in production\n";

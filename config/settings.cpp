@@ -25,7 +25,7 @@ namespace {
 const char* sections[] = {"herald", "cluster", "mysql",  "token", "password",
                           "hasher", "reset",   "outbox", "smtp",  "mail"};
 
-const char* known_roles[] = {"user", "token", "reset", "mailer"};
+const char* known_roles[] = {"user", "token", "reset", "mailer", "bridge"};
 
 caf::error invalid(std::string what) {
   return caf::make_error(ec::invalid_argument, std::move(what));
@@ -130,6 +130,27 @@ node_config::node_config() {
       .add<std::string>("templates", "folder of the mail templates")
       .add<std::string>("public-base-url", "base of links in mails")
       .add<std::string>("app-name", "product name used in mails");
+  caf::config_option_adder{custom_options_, "amqp"}
+      .add<std::string>("url", "amqp://user:password@host:port/vhost or "
+                               "amqps://... (prefer HERALD_AMQP_URL)")
+      .add<std::string>("ca-file", "CA bundle for amqps")
+      .add<caf::timespan>("heartbeat", "AMQP heartbeat interval")
+      .add<uint16_t>("prefetch", "deliveries in flight per inbound queue")
+      .add<uint32_t>("max-attempts", "handling attempts before the dead-letter "
+                                     "queue")
+      .add<caf::timespan>("retry-delay", "delay before the second attempt "
+                                         "(doubles each time)")
+      .add<caf::timespan>("handler-timeout", "time a handler gets per delivery")
+      .add<caf::timespan>("confirm-timeout", "time the broker gets to confirm")
+      .add<caf::timespan>("reconnect-min", "first reconnect delay")
+      .add<caf::timespan>("reconnect-max", "longest reconnect delay")
+      .add<std::vector<std::string>>("outbound",
+                                     "routes: topics=... exchange=..."
+                                     " [durable=] [format=]")
+      .add<std::vector<std::string>>("inbound",
+                                     "routes: queue=... exchange=... "
+                                     "bind=... handler=... "
+                                     "[durable=] [format=]");
   caf::config_option_adder{custom_options_, "hasher"}
       .add<size_t>("workers", "detached argon2id workers")
       .add<uint32_t>("memory-kib", "argon2id memory cost in KiB")
@@ -206,6 +227,66 @@ caf::error parse_layered(caf::actor_system_config& cfg, int argc, char** argv,
   return caf::none;
 }
 
+namespace {
+
+caf::error read_amqp(const caf::actor_system_config& cfg, node_settings& s) {
+  using std::chrono::milliseconds;
+  auto& a = s.amqp;
+  auto ms = [&](const char* key, milliseconds fallback) {
+    return std::chrono::duration_cast<milliseconds>(
+        caf::get_or(cfg, key, caf::timespan{fallback}));
+  };
+  a.url = caf::get_or(cfg, "amqp.url", a.url);
+  a.ca_file = caf::get_or(cfg, "amqp.ca-file", a.ca_file);
+  a.heartbeat = std::chrono::duration_cast<std::chrono::seconds>(
+      ms("amqp.heartbeat", a.heartbeat));
+  a.prefetch = caf::get_or(cfg, "amqp.prefetch", a.prefetch);
+  a.max_attempts = caf::get_or(cfg, "amqp.max-attempts", a.max_attempts);
+  a.retry_delay = ms("amqp.retry-delay", a.retry_delay);
+  a.handler_timeout = std::chrono::duration_cast<std::chrono::seconds>(
+      ms("amqp.handler-timeout", a.handler_timeout));
+  a.confirm_timeout = std::chrono::duration_cast<std::chrono::seconds>(
+      ms("amqp.confirm-timeout", a.confirm_timeout));
+  a.reconnect_min = ms("amqp.reconnect-min", a.reconnect_min);
+  a.reconnect_max = ms("amqp.reconnect-max", a.reconnect_max);
+  a.source = s.node_name;
+  if (a.url.rfind("amqp://", 0) != 0 && a.url.rfind("amqps://", 0) != 0)
+    return invalid("amqp.url must start with amqp:// or amqps://");
+  if (a.url.find("://guest:guest@") != std::string::npos && !s.dev_mode
+      && std::find(s.roles.begin(), s.roles.end(), "bridge") != s.roles.end())
+    return invalid("amqp.url uses RabbitMQ's development login guest/guest; "
+                   "set HERALD_AMQP_URL or start with --herald.dev-mode");
+  if (a.heartbeat.count() < 1 || a.prefetch < 1 || a.max_attempts < 1
+      || a.retry_delay.count() <= 0 || a.handler_timeout.count() < 1
+      || a.confirm_timeout.count() < 1 || a.reconnect_min.count() <= 0
+      || a.reconnect_max < a.reconnect_min)
+    return invalid("amqp: heartbeat, handler-timeout and confirm-timeout of "
+                   "at least 1s, prefetch and max-attempts of at least 1, "
+                   "0 < retry-delay and 0 < reconnect-min <= reconnect-max");
+  a.outbound.clear();
+  for (auto& spec :
+       caf::get_or(cfg, "amqp.outbound", std::vector<std::string>{})) {
+    auto route = amqp::parse_outbound(spec);
+    if (!route)
+      return annotate(route.error(), "amqp.outbound '" + spec + "'");
+    a.outbound.push_back(std::move(*route));
+  }
+  a.inbound.clear();
+  for (auto& spec :
+       caf::get_or(cfg, "amqp.inbound", std::vector<std::string>{})) {
+    auto route = amqp::parse_inbound(spec);
+    if (!route)
+      return annotate(route.error(), "amqp.inbound '" + spec + "'");
+    if (route->handler != "mailer")
+      return invalid("amqp.inbound '" + spec + "': unknown handler '"
+                     + route->handler + "' (known: mailer)");
+    a.inbound.push_back(std::move(*route));
+  }
+  return caf::none;
+}
+
+} // namespace
+
 caf::expected<node_settings>
 read_settings(const caf::actor_system_config& cfg) {
   using std::chrono::seconds;
@@ -226,7 +307,8 @@ read_settings(const caf::actor_system_config& cfg) {
     if (std::find(std::begin(known_roles), std::end(known_roles), role)
         == std::end(known_roles))
       return invalid("herald.roles: unknown role '" + role
-                     + "' (this version hosts: user, token, reset, mailer)");
+                     + "' (this version hosts: user, token, reset, mailer, "
+                       "bridge)");
   s.cluster_host = str("cluster.host", "127.0.0.1");
   s.cluster_port = caf::get_or(cfg, "cluster.port", uint16_t{4710});
   auto& db = s.mysql;
@@ -361,6 +443,8 @@ read_settings(const caf::actor_system_config& cfg) {
                    "in a URL");
   while (!s.public_base_url.empty() && s.public_base_url.back() == '/')
     s.public_base_url.pop_back();
+  if (auto err = read_amqp(cfg, s))
+    return err;
   return s;
 }
 

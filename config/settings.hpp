@@ -13,6 +13,7 @@
 #include "actors/account_policy.hpp"
 #include "actors/hasher.hpp"
 #include "actors/outbox_relay.hpp"
+#include "bridges/amqp/settings.hpp"
 #include "storage/mysql_settings.hpp"
 
 namespace herald {
@@ -78,6 +79,8 @@ struct node_settings {
   std::string mail_templates;
   std::string public_base_url;
   std::string app_name;
+  /// The AMQP bridge (role "bridge").
+  amqp::amqp_settings amqp;
 };
 
 /// Reads the settings from a parsed config, reading secrets from files where
