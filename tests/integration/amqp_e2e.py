@@ -209,9 +209,20 @@ with Database() as db, SmtpSink() as sink:
         n = int(os.environ.get("HERALD_AMQP_E2E_USERS", "1000"))
 
         def register(i):
-            return ctl(node, "user", "create", "--name", "Load %d" % i,
-                       "--email", "load%d@example.org" % i, "--password", PW,
-                       check_rc=None).returncode
+            # A one-shot heraldctl connection occasionally gets no answer
+            # (about 1 in 500 here, independent of the bridge; see the
+            # closing note of issue 4). Like any client with an unknown
+            # outcome, look before trying again.
+            email = "load%d@example.org" % i
+            for _ in range(3):
+                out = ctl(node, "user", "create", "--name", "Load %d" % i,
+                          "--email", email, "--password", PW, check_rc=None)
+                if out.returncode != 3:
+                    break
+                print("register %d: %s" % (i, out.stderr.strip()), flush=True)
+                if ctl(node, "user", "get", email, check_rc=None).returncode == 0:
+                    return 0
+            return out.returncode
 
         restarted = threading.Event()
 
