@@ -37,8 +37,9 @@ def bridge_node(db, sink, smtp_url=None, extra=()):
         "--smtp.timeout=5s",
         "--amqp.outbound=[\"topics=user.*,password.* exchange=%s\"]" % EXCHANGE,
         "--amqp.inbound=[\"queue=%s exchange=%s bind=user.created,"
-        "password.reset_requested,user.password_changed handler=mailer\"]"
-        % (QUEUE, EXCHANGE),
+        "password.reset_requested,user.password_changed handler=mailer\", "
+        "\"queue=%s.micro exchange=micro durable=false bind=user.created "
+        "handler=mailer format=micro\"]" % (QUEUE, EXCHANGE, TAG),
         "--amqp.retry-delay=200ms", "--amqp.max-attempts=4",
         "--amqp.reconnect-max=1s", "--outbox.backoff-min=100ms",
         "--outbox.backoff-max=1s", "--hasher.memory-kib=64",
@@ -166,6 +167,25 @@ with Database() as db, SmtpSink() as sink:
                   "with a reason: %s" % (dead[0].headers,))
         check(ctl_json(node, "status")["name"].startswith("test-"),
               "the node lives on after a malformed message")
+
+        # -- a go-micro service publishes user.created its way ---------------------
+        micro_user = ctl_json(node, "user", "create", "--name", "Micro",
+                              "--email", "micro@example.org", "--password", PW)
+        wait(lambda: mails_to(sink, "micro@example.org") == 1)
+        ch.basic_publish("micro", "user.created",
+                         json.dumps({"user_id": micro_user["id"],
+                                     "name": "Micro",
+                                     "email": "micro@example.org"}),
+                         pika.BasicProperties(
+                             content_type="application/json",
+                             headers={"Content-Type": "application/json",
+                                      "Micro-Topic": "user.created",
+                                      "Micro-Id": secrets.token_hex(8)}))
+        check(wait(lambda: mails_to(sink, "micro@example.org") == 2),
+              "a go-micro style message (exchange micro, string headers, "
+              "JSON body) is handled")
+        check(wait(lambda: queue_counts(TAG + ".micro") == (0, 0)),
+              "... and acked from its queue")
 
         # -- handler failing: retried with growing delay, then succeeds -----------
         sink.stop()
