@@ -14,10 +14,13 @@ using self_ptr = outbox_relay_actor::stateful_pointer<outbox_relay_state>;
 using clock_type = outbox_relay_state::clock;
 
 void dispatch(self_ptr self);
+void fetch(self_ptr self);
 
 void flush(self_ptr self) {
   auto& st = self->state;
-  if (st.flushing || st.done.empty())
+  // Never while a fetch is under way: it could read rows this deletes and
+  // hand them out a second time.
+  if (st.flushing || st.fetching || st.done.empty())
     return;
   st.flushing = true;
   auto seqs = st.done;
@@ -26,8 +29,12 @@ void flush(self_ptr self) {
       .then(
           [self, n = seqs.size()](caf::ok_atom) {
             auto& st = self->state;
+            for (size_t i = 0; i < n; ++i)
+              st.known.erase(st.done[i]);
             st.done.erase(st.done.begin(), st.done.begin() + n);
             st.flushing = false;
+            if (st.fetch_again)
+              fetch(self);
           },
           [self](caf::error& err) {
             // The rows stay; they are deleted at the next flush (or delivered
@@ -35,12 +42,14 @@ void flush(self_ptr self) {
             spdlog::warn("outbox: deleting delivered rows failed: {}",
                          render(err));
             self->state.flushing = false;
+            if (self->state.fetch_again)
+              fetch(self);
           });
 }
 
 void fetch(self_ptr self) {
   auto& st = self->state;
-  if (st.fetching) {
+  if (st.fetching || st.flushing) {
     st.fetch_again = true;
     return;
   }
@@ -48,20 +57,26 @@ void fetch(self_ptr self) {
     return; // Enough in memory; more when these are through.
   st.fetching = true;
   st.fetch_again = false;
+  // Always from the start: sequence numbers are assigned at insert but
+  // become visible at commit, so a row can appear below one already seen.
+  // Rows this relay holds (queued, or delivered and not yet deleted) are
+  // skipped; the limit leaves room for them.
+  auto limit = static_cast<uint32_t>(st.settings.batch + st.known.size());
   self->request(st.store, st.settings.storage_timeout, atom::outbox_fetch_v,
-                st.last_seq, st.settings.batch)
+                uint64_t{0}, limit)
       .then(
-          [self](std::vector<event>& rows) {
+          [self, limit](std::vector<event>& rows) {
             auto& st = self->state;
             st.fetching = false;
+            size_t fresh = 0;
             for (auto& ev : rows) {
-              if (ev.seq <= st.last_seq)
+              if (!st.known.insert(ev.seq).second)
                 continue;
-              st.last_seq = ev.seq;
+              ++fresh;
               st.queues[ev.key].push_back(std::move(ev));
               ++st.queued;
             }
-            st.more = rows.size() == st.settings.batch;
+            st.more = fresh > 0 && rows.size() == limit;
             dispatch(self);
             if (st.fetch_again)
               fetch(self);
@@ -114,6 +129,7 @@ void failed(self_ptr self, const std::string& key, const caf::error& err) {
     // The row stays in the outbox, marked dead; later events of the key go
     // on rather than waiting forever behind it.
     auto& q = st.queues[key];
+    st.known.erase(q.front().seq); // dead rows are not fetched again
     q.pop_front();
     --st.queued;
     if (q.empty())

@@ -46,8 +46,9 @@ struct outbox_relay_state {
   outbox_settings settings;
   storage_actor store;
   event_bus_actor bus;
-  /// Highest seq read so far; rows up to it are in `queues` or done.
-  uint64_t last_seq = 0;
+  /// Seqs of the rows this relay holds: queued, or delivered and not yet
+  /// deleted. A fetch skips them.
+  std::set<uint64_t> known;
   /// Events read and not yet delivered, per key, in seq order.
   std::map<std::string, std::deque<event>> queues;
   size_t queued = 0;

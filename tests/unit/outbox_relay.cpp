@@ -197,6 +197,31 @@ CAF_TEST(an outage pauses every key and one event probes for its end) {
   CAF_CHECK(store->outbox.empty());
 }
 
+CAF_TEST(a row that commits below one already read is still delivered) {
+  add(1, topic_user_created);
+  auto e2 = add(2, topic_user_created);
+  // Make room below: move e2 up so seq 2 is free, as if its transaction had
+  // not committed yet when the relay read the outbox.
+  auto row = store->outbox.at(2);
+  store->outbox.erase(2);
+  row.seq = 5;
+  store->outbox[5] = row;
+  start();
+  pass(100ms);
+  CAF_CHECK_EQUAL(log->seen.size(), 2u);
+  auto late = row;
+  late.seq = 2;
+  late.id = "late-commit";
+  late.key = "user:9";
+  store->outbox[2] = late;
+  pass(300ms);
+  auto ids = seen_ids();
+  CAF_CHECK(std::count(ids.begin(), ids.end(), "late-commit") == 1);
+  CAF_CHECK(std::count(ids.begin(), ids.end(), e2) == 1);
+  pass(100ms);
+  CAF_CHECK(store->outbox.empty());
+}
+
 CAF_TEST(backoff doubles up to its cap) {
   CAF_CHECK_EQUAL(backoff(settings, 1).count(), 1000);
   CAF_CHECK_EQUAL(backoff(settings, 2).count(), 2000);
