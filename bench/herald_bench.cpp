@@ -119,7 +119,7 @@ double pipelined(caf::actor_system& sys, const Handle& dest, double seconds,
   auto start = clock_type::now();
   while (seconds_since(start) < seconds) {
     for (size_t i = 0; i < window; ++i)
-      self->request(dest, caf::infinite, xs...)
+      self->request(dest, std::chrono::seconds(10), xs...)
           .receive([](Reply&) {},
                    [](caf::error& err) {
                      std::cerr << "error reply: " << render(err) << "\n";
@@ -146,7 +146,7 @@ double in_flight(caf::actor_system& sys, const Handle& dest, double seconds,
     auto fire = std::make_shared<std::function<void()>>();
     *fire = [self, dest, seconds, xs..., fire] {
       ++self->state.outstanding;
-      self->request(dest, caf::infinite, xs...)
+      self->request(dest, std::chrono::seconds(10), xs...)
           .then(
               [self, seconds, fire](Reply&) {
                 auto& st = self->state;
