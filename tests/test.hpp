@@ -53,3 +53,18 @@ inline herald::ec code_of(const caf::error& err) {
 }
 
 } // namespace herald::test
+
+/// Checks that `res` failed with `code` and a message containing `needle`.
+#define CHECK_REJECTED(res, code, needle)                                      \
+  do {                                                                         \
+    auto&& res_ = (res);                                                       \
+    CAF_CHECK(!res_);                                                          \
+    if (!res_) {                                                               \
+      CAF_CHECK_EQUAL(herald::test::code_of(res_.error()), code);              \
+      auto text_ = herald::render(res_.error());                               \
+      auto found_ = text_.find(needle) != std::string::npos;                   \
+      CAF_CHECK(found_);                                                       \
+      if (!found_)                                                             \
+        CAF_MESSAGE("message was: " << text_);                                 \
+    }                                                                          \
+  } while (false)

@@ -22,18 +22,7 @@ namespace {
 /// Checks that `res` failed with invalid_argument and a message containing
 /// `needle`.
 #define CHECK_INVALID(res, needle)                                             \
-  do {                                                                         \
-    auto&& res_ = (res);                                                       \
-    CAF_CHECK(!res_);                                                          \
-    if (!res_) {                                                               \
-      CAF_CHECK_EQUAL(code_of(res_.error()), ec::invalid_argument);            \
-      auto text_ = render(res_.error());                                       \
-      auto found_ = text_.find(needle) != std::string::npos;                   \
-      CAF_CHECK(found_);                                                       \
-      if (!found_)                                                             \
-        CAF_MESSAGE("message was: " << text_);                                 \
-    }                                                                          \
-  } while (false)
+  CHECK_REJECTED(res, ec::invalid_argument, needle)
 
 event sample() {
   event ev;

@@ -20,21 +20,6 @@ namespace {
 
 constexpr int64_t now = 1700000000;
 
-/// Checks that `res` failed with `code` and a message containing `needle`.
-#define CHECK_REJECTED(res, code, needle)                                      \
-  do {                                                                         \
-    auto&& res_ = (res);                                                       \
-    CAF_CHECK(!res_);                                                          \
-    if (!res_) {                                                               \
-      CAF_CHECK_EQUAL(code_of(res_.error()), code);                            \
-      auto text_ = render(res_.error());                                       \
-      auto found_ = text_.find(needle) != std::string::npos;                   \
-      CAF_CHECK(found_);                                                       \
-      if (!found_)                                                             \
-        CAF_MESSAGE("message was: " << text_);                                 \
-    }                                                                          \
-  } while (false)
-
 struct fixture {
   jwt::key k1{"k1", std::string(32, '\x11')};
   jwt::key k2{"k2", std::string(40, '\x22')};
