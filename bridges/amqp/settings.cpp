@@ -188,6 +188,32 @@ std::vector<std::string> topic_words(const std::string& text) {
 
 } // namespace
 
+namespace {
+
+/// A required word that names an exchange or queue.
+caf::expected<std::string>
+required_name(const std::map<std::string, std::string>& words, const char* key,
+              const char* what) {
+  auto value = required(words, key, what);
+  if (!value)
+    return value;
+  if (auto err = check_name(*value, what, key))
+    return err;
+  return value;
+}
+
+/// A required word that lists topic patterns.
+caf::expected<std::vector<std::string>>
+required_patterns(const std::map<std::string, std::string>& words,
+                  const char* key, const char* what) {
+  auto value = required(words, key, what);
+  if (!value)
+    return std::move(value.error());
+  return parse_patterns(*value, what, key);
+}
+
+} // namespace
+
 caf::expected<outbound_route> parse_outbound(const std::string& spec) {
   constexpr auto what = "amqp outbound route";
   auto words
@@ -195,18 +221,13 @@ caf::expected<outbound_route> parse_outbound(const std::string& spec) {
   if (!words)
     return std::move(words.error());
   outbound_route route;
-  auto topics = required(*words, "topics", what);
+  auto topics = required_patterns(*words, "topics", what);
   if (!topics)
     return std::move(topics.error());
-  auto patterns = parse_patterns(*topics, what, "topics");
-  if (!patterns)
-    return std::move(patterns.error());
-  route.topics = std::move(*patterns);
-  auto exchange = required(*words, "exchange", what);
+  route.topics = std::move(*topics);
+  auto exchange = required_name(*words, "exchange", what);
   if (!exchange)
     return std::move(exchange.error());
-  if (auto err = check_name(*exchange, what, "exchange"))
-    return err;
   route.exchange = std::move(*exchange);
   if (auto err = parse_options(*words, what, route.durable, route.format))
     return err;
@@ -221,25 +242,18 @@ caf::expected<inbound_route> parse_inbound(const std::string& spec) {
   if (!words)
     return std::move(words.error());
   inbound_route route;
-  auto queue = required(*words, "queue", what);
+  auto queue = required_name(*words, "queue", what);
   if (!queue)
     return std::move(queue.error());
-  if (auto err = check_name(*queue, what, "queue"))
-    return err;
   route.queue = std::move(*queue);
-  auto exchange = required(*words, "exchange", what);
+  auto exchange = required_name(*words, "exchange", what);
   if (!exchange)
     return std::move(exchange.error());
-  if (auto err = check_name(*exchange, what, "exchange"))
-    return err;
   route.exchange = std::move(*exchange);
-  auto bind = required(*words, "bind", what);
+  auto bind = required_patterns(*words, "bind", what);
   if (!bind)
     return std::move(bind.error());
-  auto patterns = parse_patterns(*bind, what, "bind");
-  if (!patterns)
-    return std::move(patterns.error());
-  route.bindings = std::move(*patterns);
+  route.bindings = std::move(*bind);
   auto handler = required(*words, "handler", what);
   if (!handler)
     return std::move(handler.error());
