@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <set>
+#include <system_error>
 
 #include <spdlog/spdlog.h>
 
@@ -124,9 +125,20 @@ spawn_amqp_bridge(caf::actor_system& sys, amqp_settings settings,
   }
   for (size_t i = 0; i < settings.inbound.size(); ++i) {
     auto& route = settings.inbound[i];
+    std::shared_ptr<doorbell> bell;
+    try {
+      bell = std::make_shared<doorbell>();
+    } catch (const std::system_error& ex) {
+      for (auto& part : parts)
+        caf::anon_send_exit(part, caf::exit_reason::user_shutdown);
+      return caf::make_error(ec::unavailable,
+                             std::string{"amqp consumer: "} + ex.what());
+    }
     auto coordinator
-        = sys.spawn(inbound, settings, route, handlers[route.handler]);
-    auto cons = sys.spawn(consumer, settings, i, coordinator, counters);
+        = sys.spawn(inbound, settings, route, handlers[route.handler], bell);
+    auto cons = sys.spawn(consumer, settings, i,
+                          caf::actor_cast<inbound_actor>(coordinator),
+                          counters, bell);
     parts.push_back(caf::actor_cast<caf::actor>(coordinator));
     parts.push_back(cons);
   }

@@ -1,6 +1,9 @@
 #include "bridges/amqp/connection.hpp"
 
+#include <poll.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <deque>
 #include <optional>
 #include <utility>
@@ -308,24 +311,24 @@ caf::error connection::consume(const std::string& queue, uint16_t prefetch) {
                   rpc_kind::declaration);
 }
 
-caf::expected<std::optional<delivery>>
-connection::next(std::chrono::milliseconds timeout) {
-  auto& st = *impl_;
-  if (!st.stash.empty()) {
-    auto d = std::move(st.stash.front());
-    st.stash.pop_front();
-    return std::optional<delivery>{std::move(d)};
-  }
-  if (auto err = st.require_usable())
-    return err;
-  amqp_maybe_release_buffers(st.state);
-  auto deadline = std::chrono::steady_clock::now() + timeout;
+namespace {
+
+/// Waits up to `limit` for a delivery (zero: takes what has arrived without
+/// waiting); nullopt on timeout.
+caf::expected<std::optional<delivery>> receive(session& st,
+                                               std::chrono::milliseconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
   for (;;) {
+    if (!st.stash.empty()) {
+      auto d = std::move(st.stash.front());
+      st.stash.pop_front();
+      return std::optional<delivery>{std::move(d)};
+    }
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
-    auto limit = to_timeval(left);
+    auto tv = to_timeval(std::max(left, std::chrono::milliseconds{0}));
     amqp_envelope_t env;
-    auto reply = amqp_consume_message(st.state, &env, &limit, 0);
+    auto reply = amqp_consume_message(st.state, &env, &tv, 0);
     if (reply.reply_type == AMQP_RESPONSE_NORMAL) {
       delivery d;
       d.tag = env.delivery_tag;
@@ -339,27 +342,58 @@ connection::next(std::chrono::milliseconds timeout) {
     if (reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION
         && reply.library_error == AMQP_STATUS_TIMEOUT)
       return std::optional<delivery>{};
-    if (reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION
-        && reply.library_error == AMQP_STATUS_UNEXPECTED_STATE) {
-      // Another method came first (it was put back): deal with it.
-      amqp_frame_t frame;
-      auto rc = amqp_simple_wait_frame(st.state, &frame);
-      if (rc != AMQP_STATUS_OK)
-        return st.library_error(rc, "connection lost");
-      if (frame.frame_type == AMQP_FRAME_METHOD
-          && frame.payload.method.id == AMQP_BASIC_RETURN_METHOD) {
-        if (auto ret = st.read_return(frame); !ret)
-          return std::move(ret.error());
-      } else if (auto err = st.handle_other(frame)) {
-        return err;
-      }
-      if (!st.stash.empty())
-        return next(timeout);
-      if (std::chrono::steady_clock::now() >= deadline)
-        return std::optional<delivery>{};
-      continue;
+    if (reply.reply_type != AMQP_RESPONSE_LIBRARY_EXCEPTION
+        || reply.library_error != AMQP_STATUS_UNEXPECTED_STATE)
+      return st.check(reply, "consume", rpc_kind::stream);
+    // Another method came first (it was put back): deal with it.
+    amqp_frame_t frame;
+    auto rc = amqp_simple_wait_frame(st.state, &frame);
+    if (rc != AMQP_STATUS_OK)
+      return st.library_error(rc, "connection lost");
+    if (frame.frame_type == AMQP_FRAME_METHOD
+        && frame.payload.method.id == AMQP_BASIC_RETURN_METHOD) {
+      if (auto ret = st.read_return(frame); !ret)
+        return std::move(ret.error());
+    } else if (auto err = st.handle_other(frame)) {
+      return err;
     }
-    return st.check(reply, "consume", rpc_kind::stream);
+    if (st.stash.empty() && std::chrono::steady_clock::now() >= deadline)
+      return std::optional<delivery>{};
+  }
+}
+
+} // namespace
+
+caf::expected<std::optional<delivery>>
+connection::next(std::chrono::milliseconds timeout, int wake_fd) {
+  auto& st = *impl_;
+  if (st.stash.empty())
+    if (auto err = st.require_usable())
+      return err;
+  amqp_maybe_release_buffers(st.state);
+  if (wake_fd < 0)
+    return receive(st, timeout);
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    // What arrived already (also sends a heartbeat when one is due, and
+    // notices a broker that stopped sending them).
+    auto got = receive(st, std::chrono::milliseconds{0});
+    if (!got || *got)
+      return got;
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0)
+      return got;
+    // rabbitmq-c's buffer is empty now (it tried to read): the socket
+    // tells when more comes. (With TLS, OpenSSL reads one record at a time,
+    // leaving the rest in the socket.)
+    pollfd fds[2] = {{amqp_get_sockfd(st.state), POLLIN, 0},
+                     {wake_fd, POLLIN, 0}};
+    auto n = ::poll(fds, 2, static_cast<int>(left.count()));
+    if (n < 0 && errno != EINTR)
+      return st.library_error(AMQP_STATUS_SOCKET_ERROR, "poll");
+    if (n > 0 && fds[1].revents != 0)
+      return std::optional<delivery>{};
   }
 }
 
@@ -389,11 +423,12 @@ connection::get(const std::string& queue) {
   return std::optional<delivery>{std::move(d)};
 }
 
-caf::error connection::ack(uint64_t tag) {
+caf::error connection::ack(uint64_t tag, bool multiple) {
   auto& st = *impl_;
   if (auto err = st.require_usable())
     return err;
-  if (auto rc = amqp_basic_ack(st.state, channel, tag, 0); rc != 0)
+  if (auto rc = amqp_basic_ack(st.state, channel, tag, multiple ? 1 : 0);
+      rc != 0)
     return st.library_error(rc, "ack");
   return caf::none;
 }

@@ -138,18 +138,19 @@ public:
   caf::error consume(const std::string& queue, uint16_t prefetch);
 
   /// Waits up to `timeout` for the next delivery; nullopt on timeout (the
-  /// library answers heartbeats meanwhile); an error if the connection broke.
-  /// Header values of other types than strings come as decimal text (numbers,
-  /// timestamps) or "true"/"false"; nested tables and arrays (x-death) are
-  /// left out.
+  /// library answers heartbeats meanwhile), or as soon as `wake_fd` (if not
+  /// negative) is readable; an error if the connection broke. Header values
+  /// of other types than strings come as decimal text (numbers, timestamps)
+  /// or "true"/"false"; nested tables and arrays (x-death) are left out.
   caf::expected<std::optional<delivery>>
-  next(std::chrono::milliseconds timeout);
+  next(std::chrono::milliseconds timeout, int wake_fd = -1);
 
   /// basic.get with no_ack: takes one message off `queue` at once (tools and
   /// tests); nullopt when the queue is empty.
   caf::expected<std::optional<delivery>> get(const std::string& queue);
 
-  caf::error ack(uint64_t tag);
+  /// basic.ack; `multiple` acks every unacked delivery up to `tag`, too.
+  caf::error ack(uint64_t tag, bool multiple = false);
   /// basic.reject; requeue = false drops it (or dead-letters per queue args).
   caf::error reject(uint64_t tag, bool requeue);
 

@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 
@@ -21,7 +23,8 @@ namespace {
 using std::chrono::milliseconds;
 using clock_type = std::chrono::steady_clock;
 
-/// Longest wait for deliveries or outcomes before looking at the other.
+/// Longest wait for a delivery or an outcome: how late an exit message is
+/// seen at most.
 constexpr milliseconds max_wait{50};
 
 /// The consumer's loop and what it keeps between iterations.
@@ -29,12 +32,13 @@ class consumer_loop {
 public:
   consumer_loop(caf::blocking_actor* self, amqp_settings settings, size_t index,
                 inbound_actor coordinator,
-                std::shared_ptr<bridge_counters> counters)
+                std::shared_ptr<bridge_counters> counters,
+                std::shared_ptr<doorbell> bell)
       : self_(self), settings_(std::move(settings)),
         route_(settings_.inbound.at(index)),
         coordinator_(std::move(coordinator)), counters_(std::move(counters)),
         stats_(counters_->inbound(index)), name_("in " + route_.queue),
-        backoff_(std::max(settings_.reconnect_min, milliseconds{1})) {
+        bell_(std::move(bell)), backoff_(std::max(settings_.reconnect_min, milliseconds{1})) {
     // nop
   }
 
@@ -56,11 +60,10 @@ public:
           disconnected(err);
         continue;
       }
-      auto acted = drain_mailbox();
-      if (!running_ || !conn_)
-        continue;
-      acted = poll(acted) || acted;
-      wait_ = acted ? milliseconds{1} : std::min(wait_ * 2, max_wait);
+      drain_mailbox();
+      send_acks();
+      if (running_ && conn_)
+        poll();
     }
     // Closing the connection returns every unacked delivery to the queue.
     conn_.reset();
@@ -96,7 +99,6 @@ private:
     conn_ = std::move(*conn);
     ++epoch_;
     lost_ = false;
-    wait_ = milliseconds{1};
     counters_->set_state(name_, "connected");
     spdlog::info("amqp: consuming {} (prefetch {})", route_.queue, prefetch);
     return caf::none;
@@ -109,6 +111,7 @@ private:
     counters_->set_state(name_, "disconnected: " + render(err));
     conn_.reset();
     in_flight_.clear();
+    acks_.clear();
     lost_ = true;
   }
 
@@ -137,12 +140,12 @@ private:
     return got;
   }
 
-  /// Handles what is in the mailbox without waiting; true if anything was.
-  bool drain_mailbox() {
-    bool any = false;
-    while (running_ && receive_one(milliseconds{0}))
-      any = true;
-    return any;
+  /// Handles what is in the mailbox without waiting.
+  void drain_mailbox() {
+    // The emptiness check costs no system call; receive() with a zero
+    // timeout would.
+    while (running_ && !self_->mailbox().empty())
+      receive_one(milliseconds{0});
   }
 
   /// Waits for `total`, handling the mailbox meanwhile (backoff).
@@ -158,31 +161,27 @@ private:
 
   // -- deliveries -------------------------------------------------------------
 
-  /// Waits for the next thing to do: a delivery while the prefetch window has
-  /// room, else an outcome. True if a delivery came.
-  bool poll(bool acted) {
-    auto window = std::max<size_t>(settings_.prefetch, 1);
-    if (in_flight_.size() >= window) {
-      // No delivery can come before an outcome acks one.
-      receive_one(max_wait);
-      if (conn_)
-        if (auto err = conn_->keep_alive())
-          disconnected(err);
-      return false;
+  /// Waits up to max_wait for a delivery or an outcome (the coordinator
+  /// rings the doorbell after it sent one) and takes the delivery. Exit and
+  /// down messages do not ring: they are seen within max_wait.
+  void poll() {
+    bell_->arm();
+    if (!self_->mailbox().empty()) {
+      bell_->disarm();
+      return;
     }
-    // Nothing in flight: only deliveries can come. Else outcomes can, too:
-    // look at the mailbox again soon, sooner the busier it was.
-    auto timeout
-        = in_flight_.empty() ? max_wait : (acted ? milliseconds{0} : wait_);
-    auto next = conn_->next(timeout);
+    // With the prefetch window full no delivery comes, but the call also
+    // keeps the connection alive (heartbeats).
+    auto next = conn_->next(max_wait, bell_->fd());
+    bell_->disarm();
     if (!next) {
       disconnected(next.error());
-      return false;
+      return;
     }
-    if (!*next)
-      return false;
-    take(std::move(**next));
-    return true;
+    if (*next)
+      take(std::move(**next));
+    else
+      bell_->clear();
   }
 
   void take(delivery d) {
@@ -215,12 +214,7 @@ private:
     in_flight_.erase(i);
     switch (x.what) {
     case verdict::ack:
-      if (auto err = conn_->ack(d.tag)) {
-        disconnected(err);
-      } else {
-        ++stats_.acked;
-        settled();
-      }
+      acks_.push_back(d.tag);
       break;
     case verdict::retry:
       if (republish_then_ack(retry_queue(route_.queue, x.attempts),
@@ -235,6 +229,33 @@ private:
         ++stats_.dead_lettered;
       break;
     }
+  }
+
+  /// Sends the acks collected while draining the mailbox: one basic.ack
+  /// with `multiple` for every tag below the lowest delivery still in
+  /// flight, single ones for the rest. (Every delivery the channel holds
+  /// unacked below that tag is settled: deliveries come in tag order, those
+  /// not in flight were acked or republished and acked already, and the
+  /// ones read but not yet taken have higher tags.)
+  void send_acks() {
+    if (acks_.empty() || !conn_)
+      return;
+    std::sort(acks_.begin(), acks_.end());
+    auto open = in_flight_.empty() ? std::numeric_limits<uint64_t>::max()
+                                   : in_flight_.begin()->first;
+    auto split = std::lower_bound(acks_.begin(), acks_.end(), open);
+    caf::error err;
+    if (split != acks_.begin())
+      err = conn_->ack(*(split - 1), split - acks_.begin() > 1);
+    for (auto i = split; !err && i != acks_.end(); ++i)
+      err = conn_->ack(*i);
+    if (err) {
+      disconnected(err);
+      return;
+    }
+    stats_.acked += acks_.size();
+    acks_.clear();
+    settled();
   }
 
   /// Publishes a copy of a delivery to `queue` through the default exchange,
@@ -268,17 +289,19 @@ private:
   route_counters& stats_;
   /// The connection's name in the counters.
   std::string name_;
+  /// Rung by the coordinator after it sent an outcome.
+  std::shared_ptr<doorbell> bell_;
   std::unique_ptr<connection> conn_;
   /// Counts connections; outcomes carry the one their delivery came on.
   uint64_t epoch_ = 0;
   /// Delivery tag -> the delivery, until its outcome is carried out.
   std::map<uint64_t, delivery> in_flight_;
+  /// Tags handled successfully, to ack after the mailbox is drained.
+  std::vector<uint64_t> acks_;
   /// Wait before the next connect; doubles per failure, reset by progress.
   milliseconds backoff_;
   /// The last connection failed or broke: wait before the next.
   bool lost_ = false;
-  /// How long to wait for deliveries while outcomes may come.
-  milliseconds wait_{1};
   bool running_ = true;
   caf::error reason_;
 };
@@ -287,9 +310,14 @@ private:
 
 void consumer(caf::blocking_actor* self, amqp_settings settings, size_t index,
               inbound_actor coordinator,
-              std::shared_ptr<bridge_counters> counters) {
-  consumer_loop loop{self, std::move(settings), index, std::move(coordinator),
-                     std::move(counters)};
+              std::shared_ptr<bridge_counters> counters,
+              std::shared_ptr<doorbell> bell) {
+  consumer_loop loop{self,
+                     std::move(settings),
+                     index,
+                     std::move(coordinator),
+                     std::move(counters),
+                     std::move(bell)};
   if (auto reason = loop.run())
     self->fail_state(std::move(reason));
 }

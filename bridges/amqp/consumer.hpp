@@ -4,7 +4,7 @@
 // takes up to `prefetch` deliveries at once, decodes them and hands them to
 // the route's coordinator (inbound.hpp), then carries out each outcome:
 //
-//   ack   -> basic.ack
+//   ack   -> basic.ack (those that come together share one, with `multiple`)
 //   retry -> publish to <queue>.retry.<n>, wait for the confirm, basic.ack
 //   dead  -> publish to <queue>.dead, wait for the confirm, basic.ack
 //
@@ -17,6 +17,10 @@
 // are ignored (delivery tags belong to their connection). The consumer then
 // reconnects with exponential backoff (reconnect_min .. reconnect_max).
 //
+// It waits for its socket and its doorbell (doorbell.hpp) at once: the
+// coordinator rings after each outcome it sends, so an outcome is carried
+// out at once even while no delivery comes.
+//
 // It stops, closing its connection (unacked deliveries go back to the
 // queue), on an exit message or when its coordinator goes down.
 #pragma once
@@ -27,6 +31,7 @@
 #include <caf/blocking_actor.hpp>
 
 #include "bridges/amqp/counters.hpp"
+#include "bridges/amqp/doorbell.hpp"
 #include "bridges/amqp/inbound.hpp"
 #include "bridges/amqp/settings.hpp"
 
@@ -34,10 +39,11 @@ namespace herald::amqp {
 
 /// Consumes settings.inbound[index] and counts into
 /// counters->inbound(index) (consumed, acked, retried, dead_lettered) and the
-/// connection state "in <queue>". Spawn with sys.spawn (a blocking actor gets
-/// its own thread).
+/// connection state "in <queue>"; waits on `bell`, which `coordinator` rings.
+/// Spawn with sys.spawn (a blocking actor gets its own thread).
 void consumer(caf::blocking_actor* self, amqp_settings settings, size_t index,
               inbound_actor coordinator,
-              std::shared_ptr<bridge_counters> counters);
+              std::shared_ptr<bridge_counters> counters,
+              std::shared_ptr<doorbell> bell);
 
 } // namespace herald::amqp

@@ -137,13 +137,52 @@ inbound_outcome decide(const amqp_settings& settings, delivery_ref ref,
 
 // -- the coordinator ----------------------------------------------------------
 
-inbound_actor::behavior_type
-inbound(inbound_actor::stateful_pointer<inbound_state> self,
+std::chrono::milliseconds timeout_tick(const amqp_settings& settings) {
+  auto quarter
+      = std::chrono::duration_cast<std::chrono::milliseconds>(
+            settings.handler_timeout)
+        / 4;
+  return std::max(quarter, std::chrono::milliseconds{10});
+}
+
+namespace {
+
+using coordinator_ptr = coordinator_actor::stateful_pointer<inbound_state>;
+using pending_key = std::pair<uint64_t, uint64_t>;
+
+/// Answers the delivery's outcome (once: a late answer finds it gone).
+void finish(coordinator_ptr self, pending_key key, const caf::error& err) {
+  auto& st = self->state;
+  auto i = st.pending.find(key);
+  if (i == st.pending.end())
+    return;
+  auto attempts = i->second.attempts;
+  auto rp = std::move(i->second.rp);
+  st.pending.erase(i);
+  rp.deliver(decide(st.settings, delivery_ref{key.first, key.second},
+                    attempts, err));
+  if (st.bell)
+    st.bell->ring();
+}
+
+void schedule_tick(coordinator_ptr self) {
+  auto& st = self->state;
+  if (st.tick_scheduled || st.pending.empty())
+    return;
+  st.tick_scheduled = true;
+  self->delayed_send(self, timeout_tick(st.settings), atom::tick_v);
+}
+
+} // namespace
+
+coordinator_actor::behavior_type
+inbound(coordinator_actor::stateful_pointer<inbound_state> self,
         amqp_settings settings, inbound_route route,
-        event_handler_actor handler) {
+        event_handler_actor handler, std::shared_ptr<doorbell> bell) {
   self->state.settings = std::move(settings);
   self->state.route = std::move(route);
   self->state.handler = handler;
+  self->state.bell = std::move(bell);
   self->monitor(handler);
   self->set_down_handler([self](const caf::down_msg& msg) {
     if (msg.source != self->state.handler)
@@ -158,28 +197,44 @@ inbound(inbound_actor::stateful_pointer<inbound_state> self,
       [self](atom::handle, delivery_ref ref,
              event& ev) -> caf::result<inbound_outcome> {
         auto& st = self->state;
+        pending_key key{ref.epoch, ref.tag};
+        if (st.pending.count(key) > 0)
+          return caf::make_error(ec::conflict,
+                                 "delivery " + std::to_string(ref.tag)
+                                     + " is with the handler already");
         auto rp = self->make_response_promise<inbound_outcome>();
-        auto attempts = ev.attempts;
-        auto timeout = caf::timespan{st.settings.handler_timeout};
-        self->request(st.handler, timeout, atom::handle_v, std::move(ev))
-            .then(
-                [self, rp, ref](caf::ok_atom) mutable {
-                  rp.deliver(decide(self->state.settings, ref, 0, caf::none));
-                },
-                [self, rp, ref, attempts](caf::error& err) mutable {
-                  auto& st = self->state;
-                  if (err == caf::sec::request_timeout)
-                    err = caf::make_error(
-                        ec::unavailable,
-                        "handler " + st.route.handler + " gave no answer in "
-                            + std::to_string(
-                                st.settings.handler_timeout.count())
-                            + " s");
-                  else
-                    err = annotate(err, "handler " + st.route.handler);
-                  rp.deliver(decide(st.settings, ref, attempts, err));
-                });
+        st.pending.emplace(
+            key, inbound_state::in_hand{rp, ev.attempts,
+                                        self->clock().now()
+                                            + st.settings.handler_timeout});
+        // No request timeout: the tick fails deliveries that take too long.
+        self->request(st.handler, caf::infinite, atom::handle_v, std::move(ev))
+            .then([self, key](caf::ok_atom) { finish(self, key, caf::none); },
+                  [self, key](caf::error& err) {
+                    finish(self, key,
+                           annotate(err, "handler " + self->state.route.handler));
+                  });
+        schedule_tick(self);
         return rp;
+      },
+      [self](atom::tick) {
+        auto& st = self->state;
+        st.tick_scheduled = false;
+        auto now = self->clock().now();
+        std::vector<pending_key> expired;
+        for (auto& [key, x] : st.pending)
+          if (x.deadline <= now)
+            expired.push_back(key);
+        if (!expired.empty()) {
+          auto err = caf::make_error(
+              ec::unavailable,
+              "handler " + st.route.handler + " gave no answer in "
+                  + std::to_string(st.settings.handler_timeout.count())
+                  + " s");
+          for (auto& key : expired)
+            finish(self, key, err);
+        }
+        schedule_tick(self);
       },
   };
 }

@@ -12,15 +12,21 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include <caf/actor_clock.hpp>
 #include <caf/error.hpp>
 #include <caf/meta/type_name.hpp>
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
+#include <caf/typed_response_promise.hpp>
 
 #include "bridges/amqp/connection.hpp"
+#include "bridges/amqp/doorbell.hpp"
 #include "bridges/amqp/settings.hpp"
 #include "messages/event_actors.hpp"
 
@@ -157,18 +163,46 @@ using inbound_actor = caf::typed_actor<
     /// concurrently, as many as the consumer hands over.
     caf::replies_to<atom::handle, delivery_ref, event>::with<inbound_outcome>>;
 
+/// The coordinator as it sees itself: plus its timer.
+using coordinator_actor = inbound_actor::extend<
+    /// Fails the deliveries whose handler_timeout passed; sent to itself
+    /// while any is in hand.
+    caf::reacts_to<atom::tick>>;
+
 struct inbound_state {
   static inline const char* name = "amqp_inbound";
+  /// A delivery with the handler.
+  struct in_hand {
+    caf::typed_response_promise<inbound_outcome> rp;
+    uint32_t attempts = 0;
+    caf::actor_clock::time_point deadline;
+  };
   amqp_settings settings;
   inbound_route route;
   event_handler_actor handler;
+  /// Rung after each outcome sent (null: nobody to wake).
+  std::shared_ptr<doorbell> bell;
+  /// By (epoch, tag).
+  std::map<std::pair<uint64_t, uint64_t>, in_hand> pending;
+  bool tick_scheduled = false;
 };
+
+/// How often the coordinator looks for deliveries whose handler_timeout
+/// passed: a quarter of it (at least 10 ms), so a timeout fires between 1
+/// and 1.25 times handler_timeout after the hand-over. One timer for all
+/// deliveries instead of one per request: CAF's timer thread would wake
+/// twice per delivery otherwise.
+std::chrono::milliseconds timeout_tick(const amqp_settings& settings);
 
 /// The coordinator of `route`. Monitors the handler and quits (`unavailable`)
 /// when it goes down, so that the consumer stops taking work nobody handles.
-inbound_actor::behavior_type
-inbound(inbound_actor::stateful_pointer<inbound_state> self,
+/// Rings `bell` (may be null) after each outcome it sends.
+///
+/// A handler that never answers keeps a small record per request until it
+/// answers or goes down (the delivery itself is failed after the timeout).
+coordinator_actor::behavior_type
+inbound(coordinator_actor::stateful_pointer<inbound_state> self,
         amqp_settings settings, inbound_route route,
-        event_handler_actor handler);
+        event_handler_actor handler, std::shared_ptr<doorbell> bell);
 
 } // namespace herald::amqp

@@ -9,6 +9,8 @@
 
 #include "tests/test.hpp"
 
+#include <poll.h>
+
 #include <algorithm>
 
 #include <caf/typed_event_based_actor.hpp>
@@ -57,8 +59,9 @@ struct fixture : herald::test::fixture {
   std::shared_ptr<herald::test::handler_log> log
       = std::make_shared<herald::test::handler_log>();
   event_handler_actor handler = sys.spawn(herald::test::recording_handler, log);
+  std::shared_ptr<doorbell> bell = std::make_shared<doorbell>();
   inbound_actor coordinator
-      = sys.spawn(inbound, test_settings(), test_route(), handler);
+      = sys.spawn(inbound, test_settings(), test_route(), handler, bell);
 
   /// Hands one delivery over like the consumer does (a plain send) and
   /// runs until idle; answers the outcome the coordinator sent back.
@@ -86,9 +89,78 @@ struct fixture : herald::test::fixture {
   }
 };
 
+/// The doorbell's eventfd is readable now.
+bool rung(const doorbell& bell) {
+  pollfd p{bell.fd(), POLLIN, 0};
+  return ::poll(&p, 1, 0) == 1;
+}
+
 } // namespace
 
 CAF_TEST_FIXTURE_SCOPE(amqp_inbound_tests, fixture)
+
+CAF_TEST(the doorbell wakes only an armed owner) {
+  doorbell b;
+  b.ring();
+  CAF_CHECK(!rung(b));
+  b.arm();
+  b.ring();
+  CAF_CHECK(rung(b));
+  b.disarm();
+  b.clear();
+  CAF_CHECK(!rung(b));
+  // Disarmed: rings write nothing.
+  b.ring();
+  CAF_CHECK(!rung(b));
+  // Armed again, and several rings: one wake-up, cleared at once.
+  b.arm();
+  b.ring();
+  b.ring();
+  b.disarm();
+  CAF_CHECK(rung(b));
+  b.clear();
+  CAF_CHECK(!rung(b));
+}
+
+CAF_TEST(the coordinator rings after each outcome) {
+  bell->arm();
+  CAF_CHECK_EQUAL(hand(3, 0).what, verdict::ack);
+  CAF_CHECK(rung(*bell));
+  bell->disarm();
+  bell->clear();
+  // Failures and timeouts ring, too.
+  bell->arm();
+  log->fail_ids.insert("ev-1");
+  CAF_CHECK_EQUAL(hand(4, 0).what, verdict::retry);
+  CAF_CHECK(rung(*bell));
+  bell->disarm();
+  bell->clear();
+  log->silent = true;
+  send(5, 0, "ev-5");
+  sched.run();
+  bell->arm();
+  CAF_CHECK(!rung(*bell));
+  sched.advance_time(5s + timeout_tick(test_settings()));
+  sched.run();
+  CAF_CHECK_EQUAL(receive_outcome().what, verdict::retry);
+  CAF_CHECK(rung(*bell));
+}
+
+CAF_TEST(a delivery handed over twice is refused the second time) {
+  log->silent = true;
+  send(8, 0, "ev-8");
+  send(8, 0, "ev-8");
+  sched.run();
+  CAF_CHECK_EQUAL(log->seen.size(), 1u);
+  bool refused = false;
+  self->receive(
+      [&](caf::error& err) {
+        refused = true;
+        CAF_CHECK_EQUAL(herald::test::code_of(err), ec::conflict);
+      },
+      caf::after(std::chrono::seconds{0}) >> [] {});
+  CAF_CHECK(refused);
+}
 
 CAF_TEST(names and retry delays) {
   auto settings = test_settings();
@@ -249,7 +321,12 @@ CAF_TEST(handler timeout counts as a failure) {
   sched.run();
   CAF_CHECK_EQUAL(log->seen.size(), 1u);
   CAF_CHECK(self->mailbox().empty());
-  sched.trigger_timeout();
+  // Not before handler_timeout (5 s)...
+  sched.advance_time(4s);
+  sched.run();
+  CAF_CHECK(self->mailbox().empty());
+  // ... and at most a tick (5 s / 4) after it.
+  sched.advance_time(std::chrono::milliseconds{1000} + timeout_tick(test_settings()));
   sched.run();
   auto outcome = receive_outcome();
   CAF_CHECK_EQUAL(outcome.what, verdict::retry);
@@ -259,7 +336,7 @@ CAF_TEST(handler timeout counts as a failure) {
   // Timed out at the limit: dead.
   send(7, 2, "ev-2");
   sched.run();
-  sched.trigger_timeout();
+  sched.advance_time(5s + timeout_tick(test_settings()));
   sched.run();
   outcome = receive_outcome();
   CAF_CHECK_EQUAL(outcome.what, verdict::dead);
@@ -276,10 +353,12 @@ CAF_TEST(deliveries in flight are all handed over before any answer) {
   for (size_t i = 0; i < 4; ++i)
     CAF_CHECK_EQUAL(log->seen[i].id, "ev-" + std::to_string(i + 1));
   CAF_CHECK(self->mailbox().empty());
-  sched.trigger_timeouts();
+  sched.advance_time(5s + timeout_tick(test_settings()));
   sched.run();
   for (int i = 0; i < 4; ++i)
     CAF_CHECK_EQUAL(receive_outcome().what, verdict::retry);
+  // A late answer finds nothing to answer.
+  CAF_CHECK(self->mailbox().empty());
 }
 
 CAF_TEST(handler down makes the coordinator quit) {

@@ -35,133 +35,21 @@
 #include "bridges/amqp/connection.hpp"
 #include "bridges/amqp/consumer.hpp"
 #include "bridges/amqp/inbound.hpp"
+#include "tests/support/live_handler.hpp"
 
 using namespace herald;
 using namespace herald::amqp;
 using namespace std::chrono_literals;
 using json = nlohmann::json;
+using herald::test::live_handler;
+using herald::test::live_handler_actor;
+using herald::test::live_log;
 
 namespace {
 
 std::string env(const char* name, std::string fallback = {}) {
   auto value = std::getenv(name);
   return value != nullptr ? std::string{value} : fallback;
-}
-
-// -- a handler for a real actor system --------------------------------------
-
-/// What the handler got, and how it answers. Shared between the handler's
-/// thread and the test's, so everything is under a mutex (the log of
-/// tests/support/recording_handler.hpp is for the deterministic scheduler).
-class live_log {
-public:
-  struct entry {
-    event ev;
-    std::chrono::steady_clock::time_point at;
-  };
-
-  enum class answer { ok, fail, hold };
-
-  std::vector<entry> events() const {
-    std::lock_guard<std::mutex> guard{mtx_};
-    return seen_;
-  }
-
-  /// The next `n` deliveries of `id` fail (ec::unavailable).
-  void fail_times(const std::string& id, int n) {
-    std::lock_guard<std::mutex> guard{mtx_};
-    failures_[id] = n;
-  }
-
-  /// Keep answers back until the handler gets `wake`.
-  void hold(bool on) {
-    std::lock_guard<std::mutex> guard{mtx_};
-    hold_ = on;
-  }
-
-  /// Deliveries waiting for their answer now, and at most so far.
-  size_t held() const {
-    std::lock_guard<std::mutex> guard{mtx_};
-    return held_;
-  }
-
-  size_t max_held() const {
-    std::lock_guard<std::mutex> guard{mtx_};
-    return max_held_;
-  }
-
-  answer record(const event& ev) {
-    std::lock_guard<std::mutex> guard{mtx_};
-    seen_.push_back({ev, std::chrono::steady_clock::now()});
-    if (auto i = failures_.find(ev.id); i != failures_.end() && i->second > 0) {
-      --i->second;
-      return answer::fail;
-    }
-    if (!hold_)
-      return answer::ok;
-    max_held_ = std::max(max_held_, ++held_);
-    return answer::hold;
-  }
-
-  void released(size_t n) {
-    std::lock_guard<std::mutex> guard{mtx_};
-    held_ -= std::min(n, held_);
-  }
-
-private:
-  mutable std::mutex mtx_;
-  std::vector<entry> seen_;
-  std::map<std::string, int> failures_;
-  bool hold_ = false;
-  size_t held_ = 0;
-  size_t max_held_ = 0;
-};
-
-/// The handler interface plus `wake`: answers every held delivery ok (or the
-/// `n` held longest).
-using live_handler_actor
-    = event_handler_actor::extend<caf::reacts_to<atom::wake>,
-                                  caf::reacts_to<atom::wake, uint32_t>>;
-
-struct live_handler_state {
-  std::vector<caf::typed_response_promise<caf::ok_atom>> held;
-};
-
-live_handler_actor::behavior_type
-live_handler(live_handler_actor::stateful_pointer<live_handler_state> self,
-             std::shared_ptr<live_log> log) {
-  return {
-      [self, log](atom::handle, event& ev) -> caf::result<caf::ok_atom> {
-        switch (log->record(ev)) {
-        case live_log::answer::fail:
-          return caf::make_error(ec::unavailable, "refusing " + ev.id);
-        case live_log::answer::hold: {
-          auto rp = self->make_response_promise<caf::ok_atom>();
-          self->state.held.push_back(rp);
-          return rp;
-        }
-        default:
-          return caf::ok_atom_v;
-        }
-      },
-      [self, log](atom::wake) {
-        auto held = std::move(self->state.held);
-        self->state.held.clear();
-        log->released(held.size());
-        for (auto& rp : held)
-          rp.deliver(caf::ok_atom_v);
-      },
-      [self, log](atom::wake, uint32_t n) {
-        auto& held = self->state.held;
-        n = std::min(n, static_cast<uint32_t>(held.size()));
-        std::vector<caf::typed_response_promise<caf::ok_atom>> some{
-            held.begin(), held.begin() + n};
-        held.erase(held.begin(), held.begin() + n);
-        log->released(n);
-        for (auto& rp : some)
-          rp.deliver(caf::ok_atom_v);
-      },
-  };
 }
 
 // -- helpers ------------------------------------------------------------------
@@ -258,9 +146,10 @@ struct live_fixture {
   /// consumes.
   void start() {
     counters = std::make_shared<bridge_counters>(settings);
-    coordinator = sys.spawn(inbound, settings, route(), handler);
-    consumer_actor
-        = sys.spawn(consumer, settings, size_t{0}, coordinator, counters);
+    auto bell = std::make_shared<doorbell>();
+    coordinator = sys.spawn(inbound, settings, route(), handler, bell);
+    consumer_actor = sys.spawn(consumer, settings, size_t{0}, coordinator,
+                               counters, bell);
     self->monitor(consumer_actor);
     CAF_REQUIRE(eventually([&] { return counters->state() == "connected"; }));
   }
@@ -460,6 +349,28 @@ CAF_TEST(prefetch bounds the deliveries in flight) {
   CAF_CHECK_EQUAL(log->events().size(), 10u);
   stop();
   check_queues_empty();
+}
+
+CAF_TEST(acks sent together never cover a delivery still in hand) {
+  log->hold(true);
+  start();
+  for (int i = 0; i < 4; ++i)
+    publish(cloud_event("ev-" + std::to_string(i), "user.created"));
+  CAF_REQUIRE(eventually([&] { return log->held() == 4; }));
+  // The three newest answered: acked, while the oldest (the lowest tag)
+  // stays in hand, so no ack of the three may take it along.
+  self->send(handler, atom::wake_v, uint32_t{1}, uint32_t{3});
+  CAF_REQUIRE(eventually([&] { return stats().acked == 3; }));
+  std::this_thread::sleep_for(200ms);
+  CAF_CHECK_EQUAL(log->held(), 1u);
+  // Stopped, the consumer's connection closes: exactly the oldest comes
+  // back to the queue.
+  stop();
+  std::this_thread::sleep_for(200ms);
+  auto back = get(route().queue);
+  CAF_REQUIRE(back);
+  CAF_CHECK_EQUAL(back->msg.message_id, "ev-0");
+  CAF_CHECK(!get(route().queue));
 }
 
 CAF_TEST(a lost consumer reconnects and declares its topology again) {
