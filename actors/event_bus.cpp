@@ -1,6 +1,5 @@
 #include "actors/event_bus.hpp"
 
-#include <memory>
 #include <vector>
 
 #include <spdlog/spdlog.h>
@@ -9,8 +8,37 @@
 
 namespace herald {
 
-event_bus_actor::behavior_type
-event_bus(event_bus_actor::stateful_pointer<event_bus_state> self,
+namespace {
+
+using self_ptr = event_bus_impl::stateful_pointer<event_bus_state>;
+using op_ptr = std::shared_ptr<event_bus_state::publish_op>;
+
+void schedule_tick(self_ptr self) {
+  auto& st = self->state;
+  if (st.pending.tick_needed())
+    self->delayed_send(self, tick_interval(st.timeout), atom::tick_v);
+}
+
+/// A handler answered the publish `id` (if it is still open).
+void answered(self_ptr self, uint64_t id, const op_ptr& op,
+              const caf::error& err) {
+  auto& st = self->state;
+  if (op->open == 0)
+    return; // Failed or timed out already.
+  if (!err && --op->open > 0)
+    return;
+  op->open = 0;
+  st.pending.take(id);
+  if (err)
+    op->rp.deliver(annotate(err, "a handler of " + op->topic + " failed"));
+  else
+    op->rp.deliver(caf::ok_atom_v);
+}
+
+} // namespace
+
+event_bus_impl::behavior_type
+event_bus(event_bus_impl::stateful_pointer<event_bus_state> self,
           std::chrono::seconds handler_timeout) {
   self->state.timeout = handler_timeout;
   self->set_down_handler([self](caf::down_msg& msg) {
@@ -34,38 +62,42 @@ event_bus(event_bus_actor::stateful_pointer<event_bus_state> self,
         return caf::ok_atom_v;
       },
       [self](atom::publish, event& ev) -> caf::result<caf::ok_atom> {
-        auto range = self->state.subscribers.equal_range(ev.topic);
+        auto& st = self->state;
+        auto range = st.subscribers.equal_range(ev.topic);
         std::vector<event_handler_actor> handlers;
         for (auto i = range.first; i != range.second; ++i)
           handlers.push_back(i->second);
         if (handlers.empty())
           return caf::ok_atom_v;
-        struct pending {
-          size_t open;
-          bool failed = false;
-        };
-        auto rp = self->make_response_promise<caf::ok_atom>();
-        auto state = std::make_shared<pending>(pending{handlers.size()});
+        auto op = std::make_shared<event_bus_state::publish_op>();
+        op->rp = self->make_response_promise<caf::ok_atom>();
+        op->topic = ev.topic;
+        op->open = handlers.size();
+        auto id = st.pending.add(self->clock().now() + st.timeout, op);
+        // No request timeouts: the tick fails what takes too long.
         for (auto& h : handlers)
-          self->request(h, self->state.timeout, atom::handle_v, ev)
+          self->request(h, caf::infinite, atom::handle_v, ev)
               .then(
-                  [rp, state](caf::ok_atom) mutable {
-                    if (--state->open == 0 && !state->failed)
-                      rp.deliver(caf::ok_atom_v);
+                  [self, id, op](caf::ok_atom) {
+                    answered(self, id, op, caf::none);
                   },
-                  [rp, state, topic = ev.topic](caf::error& err) mutable {
-                    --state->open;
-                    if (state->failed)
-                      return;
-                    state->failed = true;
-                    auto what = "a handler of " + topic + " failed";
-                    if (err == caf::sec::request_timeout)
-                      rp.deliver(caf::make_error(ec::unavailable,
-                                                 what + ": no answer in time"));
-                    else
-                      rp.deliver(annotate(err, what));
+                  [self, id, op](caf::error& err) {
+                    answered(self, id, op, err);
                   });
-        return rp;
+        schedule_tick(self);
+        return op->rp;
+      },
+      [self](atom::tick) {
+        auto& st = self->state;
+        st.pending.ticked();
+        for (auto& op : st.pending.expire(self->clock().now())) {
+          op->open = 0;
+          op->rp.deliver(caf::make_error(
+              ec::unavailable,
+              "a handler of " + op->topic + " failed: no answer in "
+                  + std::to_string(st.timeout.count()) + " s"));
+        }
+        schedule_tick(self);
       },
   };
 }

@@ -16,6 +16,16 @@ using clock_type = outbox_relay_state::clock;
 void dispatch(self_ptr self);
 void fetch(self_ptr self);
 
+/// Puts `key` among the ready ones if its head can go: not with the bus, no
+/// retry pending.
+void mark_ready(outbox_relay_state& st, const std::string& key) {
+  auto q = st.queues.find(key);
+  if (q == st.queues.end() || q->second.empty() || st.busy.count(key) > 0
+      || st.retry_at.count(key) > 0)
+    return;
+  st.ready.emplace(q->second.front().seq, key);
+}
+
 void flush(self_ptr self) {
   auto& st = self->state;
   // Never while a fetch is under way: it could read rows this deletes and
@@ -53,8 +63,8 @@ void fetch(self_ptr self) {
     st.fetch_again = true;
     return;
   }
-  if (st.queued >= st.settings.batch)
-    return; // Enough in memory; more when these are through.
+  if (st.queued > st.settings.batch)
+    return; // A batch in hand and more read ahead: enough in memory.
   st.fetching = true;
   st.fetch_again = false;
   // Always from the start: sequence numbers are assigned at insert but
@@ -73,8 +83,11 @@ void fetch(self_ptr self) {
               if (!st.known.insert(ev.seq).second)
                 continue;
               ++fresh;
-              st.queues[ev.key].push_back(std::move(ev));
+              auto& q = st.queues[ev.key];
+              q.push_back(std::move(ev));
               ++st.queued;
+              if (q.size() == 1)
+                mark_ready(st, q.front().key);
             }
             st.more = fresh > 0 && rows.size() == limit;
             dispatch(self);
@@ -99,9 +112,13 @@ void delivered(self_ptr self, const std::string& key) {
   st.outage = 0;
   if (q.empty())
     st.queues.erase(key);
+  else
+    mark_ready(st, key);
   if (st.done.size() >= st.settings.batch / 2)
     flush(self);
-  if (st.more && st.queued < st.settings.batch / 2)
+  // Read the next batch while this one is out, so the bus never waits for
+  // storage while rows are pending.
+  if (st.more && st.queued <= st.settings.batch)
     fetch(self);
 }
 
@@ -134,6 +151,8 @@ void failed(self_ptr self, const std::string& key, const caf::error& err) {
     --st.queued;
     if (q.empty())
       st.queues.erase(key);
+    else
+      mark_ready(st, key);
     return;
   }
   auto now = self->clock().now();
@@ -151,44 +170,79 @@ void failed(self_ptr self, const std::string& key, const caf::error& err) {
 
 void deliver(self_ptr self, const std::string& key) {
   auto& st = self->state;
+  auto& ev = st.queues[key].front();
+  st.ready.erase({ev.seq, key});
   st.busy.insert(key);
-  self->request(st.bus, st.settings.delivery_timeout, atom::publish_v,
-                st.queues[key].front())
+  // No request timeout: the poll tick fails what takes too long.
+  auto id = st.in_flight.add(
+      self->clock().now() + st.settings.delivery_timeout, key);
+  self->request(st.bus, caf::infinite, atom::publish_v, ev)
       .then(
-          [self, key](caf::ok_atom) {
-            self->state.busy.erase(key);
-            delivered(self, key);
-            dispatch(self);
+          [self, id](caf::ok_atom) {
+            if (auto key = self->state.in_flight.take(id)) {
+              self->state.busy.erase(*key);
+              delivered(self, *key);
+              dispatch(self);
+            }
           },
-          [self, key](caf::error& err) {
-            self->state.busy.erase(key);
-            failed(self, key, err);
-            dispatch(self);
+          [self, id](caf::error& err) {
+            if (auto key = self->state.in_flight.take(id)) {
+              self->state.busy.erase(*key);
+              failed(self, *key, err);
+              dispatch(self);
+            }
           });
+}
+
+/// Fails the deliveries whose delivery_timeout passed (a late answer is
+/// dropped).
+void expire(self_ptr self) {
+  auto& st = self->state;
+  auto expired = st.in_flight.expire(self->clock().now());
+  if (expired.empty())
+    return;
+  auto err = caf::make_error(
+      ec::unavailable, "no answer from the event bus in "
+                           + std::to_string(st.settings.delivery_timeout.count())
+                           + " s");
+  for (auto& key : expired) {
+    st.busy.erase(key);
+    failed(self, key, err);
+  }
 }
 
 void dispatch(self_ptr self) {
   auto& st = self->state;
+  // At most a batch with the bus at once (this runs after every delivery:
+  // mostly there is room for one).
+  auto room = st.settings.batch > st.busy.size()
+                  ? st.settings.batch - st.busy.size()
+                  : size_t{0};
   auto now = self->clock().now();
-  std::vector<std::string> ready;
-  for (auto& [key, q] : st.queues) {
-    if (q.empty() || st.busy.count(key) > 0)
-      continue;
-    auto r = st.retry_at.find(key);
-    if (r != st.retry_at.end()) {
-      if (r->second > now)
-        continue;
-      st.retry_at.erase(r);
-    }
-    ready.push_back(key);
-  }
   if (st.outage > 0) {
     // During an outage one event at a time probes whether it is over.
-    if (now < st.paused_until || !st.busy.empty() || ready.empty())
+    if (now < st.paused_until || !st.busy.empty())
       return;
-    ready.resize(1);
+    room = 1;
   }
-  for (auto& key : ready)
+  if (room == 0)
+    return;
+  // Retries that came due are ready again.
+  for (auto i = st.retry_at.begin(); i != st.retry_at.end();) {
+    if (i->second > now) {
+      ++i;
+      continue;
+    }
+    auto key = i->first;
+    i = st.retry_at.erase(i);
+    mark_ready(st, key);
+  }
+  // The oldest first, whatever their keys.
+  std::vector<std::string> keys;
+  for (auto i = st.ready.begin(); i != st.ready.end() && keys.size() < room;
+       ++i)
+    keys.push_back(i->second);
+  for (auto& key : keys)
     deliver(self, key);
 }
 
@@ -228,6 +282,7 @@ outbox_relay(outbox_relay_actor::stateful_pointer<outbox_relay_state> self,
       },
       [self](atom::wake) { fetch(self); },
       [self](atom::tick) {
+        expire(self);
         flush(self);
         dispatch(self); // Retries that came due.
         fetch(self);

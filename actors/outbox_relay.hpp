@@ -11,11 +11,13 @@
 #include <map>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <caf/actor_clock.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include "actors/deadlines.hpp"
 #include "messages/event_actors.hpp"
 #include "messages/storage_actor.hpp"
 
@@ -24,7 +26,9 @@ namespace herald {
 struct outbox_settings {
   /// How often the outbox is read when nobody wakes the relay.
   std::chrono::milliseconds poll_interval{250};
-  /// Rows read per fetch; also the bound on events held in memory.
+  /// Rows read per fetch, and the most events with the bus at once. The
+  /// next batch is read while one is out: at most 2 * batch events are held
+  /// in memory.
   uint32_t batch = 100;
   /// Attempts before a row is marked dead.
   uint32_t max_attempts = 25;
@@ -54,6 +58,12 @@ struct outbox_relay_state {
   size_t queued = 0;
   /// Keys whose head event is with the bus now.
   std::set<std::string> busy;
+  /// Their requests to the bus, failed after delivery_timeout (checked at
+  /// each poll tick; deadlines.hpp).
+  deadlines<std::string> in_flight;
+  /// Keys whose head event can go (not busy, no retry pending), by the
+  /// head's seq: the oldest go first.
+  std::set<std::pair<uint64_t, std::string>> ready;
   /// Keys waiting for a retry, and when it is due.
   std::map<std::string, clock::time_point> retry_at;
   /// Consecutive `unavailable` failures: a dependency of every event is

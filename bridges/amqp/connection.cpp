@@ -17,13 +17,6 @@ namespace herald::amqp {
 
 using namespace detail;
 
-namespace {
-
-/// Outcome of one message while waiting for confirms.
-enum class confirm_state { waiting, acked, nacked };
-
-} // namespace
-
 /// All state lives in the session; the connection adds the operations.
 struct connection::impl : detail::session {};
 
@@ -160,10 +153,169 @@ connection::publish(const std::string& exchange,
   return result;
 }
 
+// -- confirms
+// ------------------------------------------------------------------
+
+void confirm_tracker::add(uint64_t tag, const outgoing& out, size_t id) {
+  open_.emplace(tag, entry{id, out.exchange, out.routing_key,
+                           out.msg.message_id, caf::error{}});
+}
+
+void confirm_tracker::apply(const confirm_event& ev,
+                            std::vector<settled>& out) {
+  using kind = confirm_event::kind;
+  if (ev.what == kind::returned) {
+    for (auto& [tag, x] : open_)
+      if (!x.returned && x.exchange == ev.exchange
+          && x.routing_key == ev.routing_key && x.message_id == ev.message_id) {
+        x.returned = ev.error;
+        return;
+      }
+    return;
+  }
+  auto settle = [&](std::map<uint64_t, entry>::iterator i) {
+    confirm_result res;
+    if (i->second.returned) {
+      res.refused = true;
+      res.error = i->second.returned;
+    } else if (ev.what == kind::nack) {
+      res.refused = true;
+      res.error = ev.error;
+    }
+    out.push_back({i->second.id, std::move(res)});
+    return open_.erase(i);
+  };
+  if (!ev.multiple) {
+    if (auto i = open_.find(ev.tag); i != open_.end())
+      settle(i);
+    return;
+  }
+  for (auto i = open_.begin(); i != open_.end() && i->first <= ev.tag;)
+    i = settle(i);
+}
+
+void confirm_tracker::fail_through(uint64_t tag, const caf::error& err,
+                                   std::vector<settled>& out) {
+  for (auto i = open_.begin(); i != open_.end() && i->first <= tag;) {
+    out.push_back({i->second.id, confirm_result{err, false}});
+    i = open_.erase(i);
+  }
+}
+
+namespace {
+
+/// Waits up to `left` for the socket to turn readable, or `wake_fd` (if not
+/// negative); true if wake_fd is readable.
+caf::expected<bool> await_socket(session& st, std::chrono::milliseconds left,
+                                 int wake_fd) {
+  pollfd fds[2] = {{amqp_get_sockfd(st.state), POLLIN, 0},
+                   {wake_fd, POLLIN, 0}};
+  auto n = ::poll(fds, wake_fd < 0 ? 1 : 2, static_cast<int>(left.count()));
+  if (n < 0 && errno != EINTR)
+    return st.library_error(AMQP_STATUS_SOCKET_ERROR, "poll");
+  return n > 0 && wake_fd >= 0 && fds[1].revents != 0;
+}
+
+/// Milliseconds until `deadline`, rounded up.
+std::chrono::milliseconds until(std::chrono::steady_clock::time_point deadline) {
+  return std::chrono::ceil<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+}
+
+} // namespace
+
+caf::expected<uint64_t> connection::send(const outgoing& out) {
+  auto& st = *impl_;
+  if (auto err = enable_confirms())
+    return err;
+  std::vector<amqp_table_entry_t> entries;
+  auto props = properties_of(out.msg, entries);
+  auto rc = amqp_basic_publish(st.state, channel, bytes_of(out.exchange),
+                               bytes_of(out.routing_key), 1, 0, &props,
+                               bytes_of(out.msg.body));
+  if (rc != AMQP_STATUS_OK)
+    return st.library_error(rc, "publish");
+  return st.next_tag++;
+}
+
+namespace {
+
+/// The confirm event of a frame, if it is one (a return's message is read).
+caf::expected<std::optional<confirm_event>>
+confirm_of(session& st, const amqp_frame_t& frame) {
+  auto id = frame.payload.method.id;
+  confirm_event ev;
+  if (id == AMQP_BASIC_ACK_METHOD) {
+    auto* m = static_cast<amqp_basic_ack_t*>(frame.payload.method.decoded);
+    ev.tag = m->delivery_tag;
+    ev.multiple = m->multiple != 0;
+  } else if (id == AMQP_BASIC_NACK_METHOD) {
+    auto* m = static_cast<amqp_basic_nack_t*>(frame.payload.method.decoded);
+    ev.what = confirm_event::kind::nack;
+    ev.tag = m->delivery_tag;
+    ev.multiple = m->multiple != 0;
+    ev.error = st.refusal("refused by the broker (basic.nack)");
+  } else if (id == AMQP_BASIC_RETURN_METHOD) {
+    auto ret = st.read_return(frame);
+    if (!ret)
+      return std::move(ret.error());
+    ev.what = confirm_event::kind::returned;
+    ev.exchange = std::move(ret->exchange);
+    ev.routing_key = std::move(ret->routing_key);
+    ev.message_id = std::move(ret->message_id);
+    ev.error = st.refusal(ret->reason);
+  } else {
+    return std::optional<confirm_event>{};
+  }
+  return std::optional<confirm_event>{std::move(ev)};
+}
+
+} // namespace
+
+caf::expected<std::vector<confirm_event>>
+connection::confirms(std::chrono::milliseconds timeout, int wake_fd) {
+  auto& st = *impl_;
+  if (auto err = st.require_usable())
+    return err;
+  amqp_maybe_release_buffers(st.state);
+  std::vector<confirm_event> result;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    // Everything that arrived, without waiting (heartbeats go out here).
+    for (;;) {
+      timeval now{0, 0};
+      amqp_frame_t frame;
+      auto rc = amqp_simple_wait_frame_noblock(st.state, &frame, &now);
+      if (rc == AMQP_STATUS_TIMEOUT)
+        break;
+      if (rc != AMQP_STATUS_OK)
+        return st.library_error(rc, "waiting for confirms");
+      if (frame.frame_type != AMQP_FRAME_METHOD)
+        continue;
+      auto ev = confirm_of(st, frame);
+      if (!ev)
+        return std::move(ev.error());
+      if (*ev)
+        result.push_back(std::move(**ev));
+      else if (auto err = st.handle_other(frame))
+        return err;
+    }
+    auto left = until(deadline);
+    if (!result.empty() || left.count() <= 0)
+      return result;
+    // rabbitmq-c's buffer holds no whole frame now: the socket tells when
+    // more comes.
+    auto woken = await_socket(st, left, wake_fd);
+    if (!woken)
+      return std::move(woken.error());
+    if (*woken)
+      return result;
+  }
+}
+
 std::vector<confirm_result>
 connection::publish_batch(const std::vector<outgoing>& batch,
                           std::chrono::milliseconds confirm_timeout) {
-  auto& st = *impl_;
   auto n = batch.size();
   std::vector<confirm_result> result(n);
   auto fail_all = [&](const caf::error& err) {
@@ -173,125 +325,41 @@ connection::publish_batch(const std::vector<outgoing>& batch,
   };
   if (n == 0)
     return result;
-  if (auto err = enable_confirms())
-    return fail_all(err);
-  amqp_maybe_release_buffers(st.state);
-  // -- send everything, then wait ----
-  auto first_tag = st.next_tag;
-  std::vector<amqp_table_entry_t> entries;
-  for (auto& out : batch) {
-    auto props = properties_of(out.msg, entries);
-    auto rc = amqp_basic_publish(st.state, channel, bytes_of(out.exchange),
-                                 bytes_of(out.routing_key), 1, 0, &props,
-                                 bytes_of(out.msg.body));
-    if (rc != AMQP_STATUS_OK)
-      return fail_all(st.library_error(rc, "publish"));
-    ++st.next_tag;
+  amqp_maybe_release_buffers(impl_->state);
+  // Send everything, then wait.
+  confirm_tracker tracker;
+  uint64_t last_tag = 0;
+  for (size_t i = 0; i < n; ++i) {
+    auto tag = send(batch[i]);
+    if (!tag)
+      return fail_all(tag.error());
+    tracker.add(*tag, batch[i], i);
+    last_tag = *tag;
   }
-  std::vector<confirm_state> states(n, confirm_state::waiting);
-  std::vector<std::string> returned(n);
-  auto open = n;
-  auto index_of
-      = [&](uint64_t tag) { return static_cast<size_t>(tag - first_tag); };
-  auto settle = [&](uint64_t tag, bool multiple, confirm_state to) {
-    for (auto t = multiple ? first_tag : tag; t <= tag; ++t) {
-      if (t < first_tag || t >= first_tag + n)
-        continue;
-      auto i = index_of(t);
-      if (states[i] == confirm_state::waiting) {
-        states[i] = to;
-        --open;
-      }
-    }
-  };
-  caf::error broken;
+  std::vector<confirm_tracker::settled> settled;
   auto deadline = std::chrono::steady_clock::now() + confirm_timeout;
-  while (open > 0) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
+  caf::error broken;
+  while (!tracker.empty()) {
+    auto left = until(deadline);
     if (left.count() <= 0)
       break;
-    auto limit = to_timeval(left);
-    amqp_frame_t frame;
-    auto rc = amqp_simple_wait_frame_noblock(st.state, &frame, &limit);
-    if (rc == AMQP_STATUS_TIMEOUT)
-      break;
-    if (rc != AMQP_STATUS_OK) {
-      broken = st.library_error(rc, "waiting for confirms");
+    auto evs = confirms(left);
+    if (!evs) {
+      broken = std::move(evs.error());
       break;
     }
-    if (frame.frame_type != AMQP_FRAME_METHOD)
-      continue;
-    auto id = frame.payload.method.id;
-    if (id == AMQP_BASIC_ACK_METHOD) {
-      auto* ack = static_cast<amqp_basic_ack_t*>(frame.payload.method.decoded);
-      settle(ack->delivery_tag, ack->multiple != 0, confirm_state::acked);
-    } else if (id == AMQP_BASIC_NACK_METHOD) {
-      auto* nack
-          = static_cast<amqp_basic_nack_t*>(frame.payload.method.decoded);
-      settle(nack->delivery_tag, nack->multiple != 0, confirm_state::nacked);
-    } else if (id == AMQP_BASIC_RETURN_METHOD) {
-      auto ret = st.read_return(frame);
-      if (!ret) {
-        broken = std::move(ret.error());
-        break;
-      }
-      // The ack for this message follows; remember why it failed.
-      for (size_t i = 0; i < n; ++i)
-        if (states[i] == confirm_state::waiting && returned[i].empty()
-            && batch[i].exchange == ret->exchange
-            && batch[i].routing_key == ret->routing_key
-            && batch[i].msg.message_id == ret->message_id) {
-          returned[i] = ret->reason;
-          break;
-        }
-    } else if (auto err = st.handle_other(frame)) {
-      broken = std::move(err);
-      break;
-    }
+    for (auto& ev : *evs)
+      tracker.apply(ev, settled);
   }
-  for (size_t i = 0; i < n; ++i) {
-    auto& res = result[i];
-    if (!returned[i].empty()) {
-      res.refused = true;
-      res.error = st.refusal(returned[i]);
-    } else if (states[i] == confirm_state::nacked) {
-      res.refused = true;
-      res.error
-          = st.refusal("refused by the broker (basic.nack) for "
-                       + batch[i].routing_key + " on " + batch[i].exchange);
-    } else if (states[i] == confirm_state::waiting) {
-      res.error = broken ? broken
-                         : st.refusal("no confirm within "
-                                      + std::to_string(confirm_timeout.count())
-                                      + " ms");
-    }
-  }
+  // What is still open timed out (the connection stays usable; late
+  // confirms are dropped) or went with the connection.
+  auto timeout = "no confirm within " + std::to_string(confirm_timeout.count())
+                 + " ms";
+  tracker.fail_through(last_tag, broken ? broken : impl_->refusal(timeout),
+                       settled);
+  for (auto& x : settled)
+    result[x.id] = std::move(x.result);
   return result;
-}
-
-caf::error connection::keep_alive() {
-  auto& st = *impl_;
-  if (auto err = st.require_usable())
-    return err;
-  amqp_maybe_release_buffers(st.state);
-  for (;;) {
-    timeval now{0, 0};
-    amqp_frame_t frame;
-    auto rc = amqp_simple_wait_frame_noblock(st.state, &frame, &now);
-    if (rc == AMQP_STATUS_TIMEOUT)
-      return caf::none;
-    if (rc != AMQP_STATUS_OK)
-      return st.library_error(rc, "connection lost");
-    if (frame.frame_type != AMQP_FRAME_METHOD)
-      continue;
-    if (frame.payload.method.id == AMQP_BASIC_RETURN_METHOD) {
-      if (auto ret = st.read_return(frame); !ret)
-        return std::move(ret.error());
-    } else if (auto err = st.handle_other(frame)) {
-      return err;
-    }
-  }
 }
 
 // -- consuming
@@ -380,19 +448,16 @@ connection::next(std::chrono::milliseconds timeout, int wake_fd) {
     auto got = receive(st, std::chrono::milliseconds{0});
     if (!got || *got)
       return got;
-    auto left = std::chrono::ceil<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
+    auto left = until(deadline);
     if (left.count() <= 0)
       return got;
     // rabbitmq-c's buffer is empty now (it tried to read): the socket
     // tells when more comes. (With TLS, OpenSSL reads one record at a time,
     // leaving the rest in the socket.)
-    pollfd fds[2] = {{amqp_get_sockfd(st.state), POLLIN, 0},
-                     {wake_fd, POLLIN, 0}};
-    auto n = ::poll(fds, 2, static_cast<int>(left.count()));
-    if (n < 0 && errno != EINTR)
-      return st.library_error(AMQP_STATUS_SOCKET_ERROR, "poll");
-    if (n > 0 && fds[1].revents != 0)
+    auto woken = await_socket(st, left, wake_fd);
+    if (!woken)
+      return std::move(woken.error());
+    if (*woken)
       return std::optional<delivery>{};
   }
 }

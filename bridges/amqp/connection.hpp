@@ -68,6 +68,68 @@ struct confirm_result {
   bool refused = false;
 };
 
+/// What the broker answered about messages sent with connection::send().
+struct confirm_event {
+  enum class kind : uint8_t {
+    /// basic.ack: `tag`, and with `multiple` every unconfirmed one below.
+    ack,
+    /// basic.nack, the same way; `error` says so.
+    nack,
+    /// basic.return (unroutable): the message named by exchange, routing
+    /// key and message_id; its ack follows. `error` says why.
+    returned,
+  };
+  kind what = kind::ack;
+  uint64_t tag = 0;
+  bool multiple = false;
+  std::string exchange;
+  std::string routing_key;
+  std::string message_id;
+  caf::error error;
+};
+
+/// Messages sent and not yet confirmed, for whoever sends them: turns the
+/// broker's answers into one result per message. Ids are the caller's.
+class confirm_tracker {
+public:
+  struct settled {
+    size_t id;
+    confirm_result result;
+  };
+
+  /// `out` went out as `tag`.
+  void add(uint64_t tag, const outgoing& out, size_t id);
+
+  /// Applies one answer; appends the messages it settles, in tag order. A
+  /// return only marks its message (the first open one that matches) for
+  /// the ack that follows.
+  void apply(const confirm_event& ev, std::vector<settled>& out);
+
+  /// Settles every message sent as `tag` or before with `err` (a timeout:
+  /// refused = false; a late confirm then finds nothing).
+  void fail_through(uint64_t tag, const caf::error& err,
+                    std::vector<settled>& out);
+
+  bool empty() const noexcept {
+    return open_.empty();
+  }
+
+  size_t size() const noexcept {
+    return open_.size();
+  }
+
+private:
+  struct entry {
+    size_t id;
+    std::string exchange;
+    std::string routing_key;
+    std::string message_id;
+    /// Set by a return; the ack that follows settles the message with it.
+    caf::error returned;
+  };
+  std::map<uint64_t, entry> open_;
+};
+
 class connection {
 public:
   /// Connects (TCP or TLS per URL scheme), logs in with heartbeats on, opens
@@ -127,12 +189,19 @@ public:
   publish_batch(const std::vector<outgoing>& batch,
                 std::chrono::milliseconds confirm_timeout);
 
-  /// Without blocking: reads what the broker sent meanwhile (stale confirms
-  /// and returns are dropped, deliveries kept for next()) and sends a
-  /// heartbeat when one is due. A connection that only publishes calls this
-  /// at least every heartbeat / 2 while idle, or the broker drops it. An
-  /// error when the connection broke or the broker closed it.
-  caf::error keep_alive();
+  /// Publishes one message with `mandatory` in confirm mode without
+  /// waiting; answers its delivery tag, which confirms() reports on.
+  /// Enables confirms first if enable_confirms() was not called.
+  caf::expected<uint64_t> send(const outgoing& out);
+
+  /// Waits up to `timeout`, or until `wake_fd` (if not negative) is
+  /// readable, for the broker's answers to sent messages; answers all that
+  /// arrived by then (empty: timeout or wake). Deliveries that come are kept
+  /// for next(). Also sends heartbeats when due: a connection that only
+  /// publishes calls this at least every heartbeat / 2, or the broker drops
+  /// it. An error when the connection broke or the broker closed it.
+  caf::expected<std::vector<confirm_event>>
+  confirms(std::chrono::milliseconds timeout, int wake_fd = -1);
 
   /// basic.qos(prefetch) then basic.consume(queue, no_ack = false).
   caf::error consume(const std::string& queue, uint16_t prefetch);

@@ -12,6 +12,7 @@
 
 #include <caf/send.hpp>
 
+#include "bridges/amqp/blocking_loop.hpp"
 #include "bridges/amqp/codec.hpp"
 #include "bridges/amqp/connection.hpp"
 #include "messages/error.hpp"
@@ -23,23 +24,38 @@ namespace {
 using std::chrono::milliseconds;
 using clock_type = std::chrono::steady_clock;
 
-/// Longest wait for a delivery or an outcome: how late an exit message is
-/// seen at most.
-constexpr milliseconds max_wait{50};
-
 /// The consumer's loop and what it keeps between iterations.
-class consumer_loop {
+class consumer_loop : public blocking_loop<consumer_loop> {
 public:
   consumer_loop(caf::blocking_actor* self, amqp_settings settings, size_t index,
                 inbound_actor coordinator,
                 std::shared_ptr<bridge_counters> counters,
                 std::shared_ptr<doorbell> bell)
-      : self_(self), settings_(std::move(settings)),
-        route_(settings_.inbound.at(index)),
+      : blocking_loop(self, std::move(bell),
+                      "in " + settings.inbound.at(index).queue),
+        settings_(std::move(settings)), route_(settings_.inbound.at(index)),
         coordinator_(std::move(coordinator)), counters_(std::move(counters)),
-        stats_(counters_->inbound(index)), name_("in " + route_.queue),
-        bell_(std::move(bell)), backoff_(std::max(settings_.reconnect_min, milliseconds{1})) {
+        stats_(counters_->inbound(index)),
+        backoff_(std::max(settings_.reconnect_min, milliseconds{1})) {
     // nop
+  }
+
+  /// Handles one message if one comes within `timeout`; false on timeout.
+  bool receive_one(milliseconds timeout) {
+    bool got = true;
+    self_->receive([&](inbound_outcome& x) { carry_out(x); },
+                   [&](caf::error& err) {
+                     spdlog::warn("amqp {}: the coordinator refused: {}",
+                                  name_, render(err));
+                   },
+                   exit_handler(),
+                   [&](caf::down_msg& x) {
+                     if (x.source == coordinator_)
+                       stop(std::move(x.reason));
+                   },
+                   drop_unexpected(),
+                   caf::after(timeout) >> [&] { got = false; });
+    return got;
   }
 
   /// Runs until an exit message or the coordinator's end; answers why.
@@ -120,68 +136,23 @@ private:
     backoff_ = std::max(settings_.reconnect_min, milliseconds{1});
   }
 
-  // -- the mailbox ------------------------------------------------------------
-
-  /// Handles one message if one comes within `timeout`; false on timeout.
-  bool receive_one(milliseconds timeout) {
-    bool got = true;
-    self_->receive([&](inbound_outcome& x) { carry_out(x); },
-                   [&](caf::exit_msg& x) {
-                     running_ = false;
-                     reason_ = x.reason;
-                   },
-                   [&](caf::down_msg& x) {
-                     if (x.source != coordinator_)
-                       return;
-                     running_ = false;
-                     reason_ = x.reason;
-                   },
-                   caf::after(timeout) >> [&] { got = false; });
-    return got;
-  }
-
-  /// Handles what is in the mailbox without waiting.
-  void drain_mailbox() {
-    // The emptiness check costs no system call; receive() with a zero
-    // timeout would.
-    while (running_ && !self_->mailbox().empty())
-      receive_one(milliseconds{0});
-  }
-
-  /// Waits for `total`, handling the mailbox meanwhile (backoff).
-  void wait_mailbox(milliseconds total) {
-    auto deadline = clock_type::now() + total;
-    while (running_) {
-      auto left = std::chrono::duration_cast<milliseconds>(deadline
-                                                           - clock_type::now());
-      if (left.count() <= 0 || !receive_one(left))
-        return;
-    }
-  }
-
   // -- deliveries -------------------------------------------------------------
 
   /// Waits up to max_wait for a delivery or an outcome (the coordinator
   /// rings the doorbell after it sent one) and takes the delivery. Exit and
   /// down messages do not ring: they are seen within max_wait.
   void poll() {
-    bell_->arm();
-    if (!self_->mailbox().empty()) {
-      bell_->disarm();
-      return;
-    }
     // With the prefetch window full no delivery comes, but the call also
     // keeps the connection alive (heartbeats).
-    auto next = conn_->next(max_wait, bell_->fd());
-    bell_->disarm();
-    if (!next) {
-      disconnected(next.error());
-      return;
-    }
-    if (*next)
-      take(std::move(**next));
-    else
-      bell_->clear();
+    auto next = wait_socket(
+        [this](int fd) { return conn_->next(max_wait, fd); },
+        [](auto& x) { return x && !*x; });
+    if (!next)
+      return; // Something in the mailbox.
+    if (!*next)
+      disconnected(next->error());
+    else if (**next)
+      take(std::move(***next));
   }
 
   void take(delivery d) {
@@ -281,16 +252,11 @@ private:
     return true;
   }
 
-  caf::blocking_actor* self_;
   amqp_settings settings_;
   const inbound_route& route_;
   inbound_actor coordinator_;
   std::shared_ptr<bridge_counters> counters_;
   route_counters& stats_;
-  /// The connection's name in the counters.
-  std::string name_;
-  /// Rung by the coordinator after it sent an outcome.
-  std::shared_ptr<doorbell> bell_;
   std::unique_ptr<connection> conn_;
   /// Counts connections; outcomes carry the one their delivery came on.
   uint64_t epoch_ = 0;
@@ -302,8 +268,6 @@ private:
   milliseconds backoff_;
   /// The last connection failed or broke: wait before the next.
   bool lost_ = false;
-  bool running_ = true;
-  caf::error reason_;
 };
 
 } // namespace

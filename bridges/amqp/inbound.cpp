@@ -137,40 +137,31 @@ inbound_outcome decide(const amqp_settings& settings, delivery_ref ref,
 
 // -- the coordinator ----------------------------------------------------------
 
-std::chrono::milliseconds timeout_tick(const amqp_settings& settings) {
-  auto quarter
-      = std::chrono::duration_cast<std::chrono::milliseconds>(
-            settings.handler_timeout)
-        / 4;
-  return std::max(quarter, std::chrono::milliseconds{10});
-}
-
 namespace {
 
 using coordinator_ptr = coordinator_actor::stateful_pointer<inbound_state>;
-using pending_key = std::pair<uint64_t, uint64_t>;
 
-/// Answers the delivery's outcome (once: a late answer finds it gone).
-void finish(coordinator_ptr self, pending_key key, const caf::error& err) {
+/// Answers the outcome of a delivery the handler had.
+void answer(coordinator_ptr self, inbound_state::in_hand& x,
+            const caf::error& err) {
   auto& st = self->state;
-  auto i = st.pending.find(key);
-  if (i == st.pending.end())
-    return;
-  auto attempts = i->second.attempts;
-  auto rp = std::move(i->second.rp);
-  st.pending.erase(i);
-  rp.deliver(decide(st.settings, delivery_ref{key.first, key.second},
-                    attempts, err));
+  st.refs.erase({x.ref.epoch, x.ref.tag});
+  x.rp.deliver(decide(st.settings, x.ref, x.attempts, err));
   if (st.bell)
     st.bell->ring();
 }
 
+/// The handler answered (if the delivery did not time out meanwhile).
+void finish(coordinator_ptr self, uint64_t id, const caf::error& err) {
+  if (auto x = self->state.pending.take(id))
+    answer(self, *x, err);
+}
+
 void schedule_tick(coordinator_ptr self) {
   auto& st = self->state;
-  if (st.tick_scheduled || st.pending.empty())
-    return;
-  st.tick_scheduled = true;
-  self->delayed_send(self, timeout_tick(st.settings), atom::tick_v);
+  if (st.pending.tick_needed())
+    self->delayed_send(self, tick_interval(st.settings.handler_timeout),
+                       atom::tick_v);
 }
 
 } // namespace
@@ -197,21 +188,18 @@ inbound(coordinator_actor::stateful_pointer<inbound_state> self,
       [self](atom::handle, delivery_ref ref,
              event& ev) -> caf::result<inbound_outcome> {
         auto& st = self->state;
-        pending_key key{ref.epoch, ref.tag};
-        if (st.pending.count(key) > 0)
+        if (!st.refs.emplace(ref.epoch, ref.tag).second)
           return caf::make_error(ec::conflict,
                                  "delivery " + std::to_string(ref.tag)
                                      + " is with the handler already");
         auto rp = self->make_response_promise<inbound_outcome>();
-        st.pending.emplace(
-            key, inbound_state::in_hand{rp, ev.attempts,
-                                        self->clock().now()
-                                            + st.settings.handler_timeout});
-        // No request timeout: the tick fails deliveries that take too long.
+        auto id = st.pending.add(self->clock().now()
+                                     + st.settings.handler_timeout,
+                                 inbound_state::in_hand{rp, ref, ev.attempts});
         self->request(st.handler, caf::infinite, atom::handle_v, std::move(ev))
-            .then([self, key](caf::ok_atom) { finish(self, key, caf::none); },
-                  [self, key](caf::error& err) {
-                    finish(self, key,
+            .then([self, id](caf::ok_atom) { finish(self, id, caf::none); },
+                  [self, id](caf::error& err) {
+                    finish(self, id,
                            annotate(err, "handler " + self->state.route.handler));
                   });
         schedule_tick(self);
@@ -219,20 +207,16 @@ inbound(coordinator_actor::stateful_pointer<inbound_state> self,
       },
       [self](atom::tick) {
         auto& st = self->state;
-        st.tick_scheduled = false;
-        auto now = self->clock().now();
-        std::vector<pending_key> expired;
-        for (auto& [key, x] : st.pending)
-          if (x.deadline <= now)
-            expired.push_back(key);
+        st.pending.ticked();
+        auto expired = st.pending.expire(self->clock().now());
         if (!expired.empty()) {
           auto err = caf::make_error(
               ec::unavailable,
               "handler " + st.route.handler + " gave no answer in "
                   + std::to_string(st.settings.handler_timeout.count())
                   + " s");
-          for (auto& key : expired)
-            finish(self, key, err);
+          for (auto& x : expired)
+            answer(self, x, err);
         }
         schedule_tick(self);
       },

@@ -12,19 +12,20 @@
 
 #include <chrono>
 #include <cstdint>
-#include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include <caf/actor_clock.hpp>
+
 #include <caf/error.hpp>
 #include <caf/meta/type_name.hpp>
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
+#include "actors/deadlines.hpp"
 #include "bridges/amqp/connection.hpp"
 #include "bridges/amqp/doorbell.hpp"
 #include "bridges/amqp/settings.hpp"
@@ -174,25 +175,20 @@ struct inbound_state {
   /// A delivery with the handler.
   struct in_hand {
     caf::typed_response_promise<inbound_outcome> rp;
+    delivery_ref ref;
     uint32_t attempts = 0;
-    caf::actor_clock::time_point deadline;
   };
   amqp_settings settings;
   inbound_route route;
   event_handler_actor handler;
   /// Rung after each outcome sent (null: nobody to wake).
   std::shared_ptr<doorbell> bell;
-  /// By (epoch, tag).
-  std::map<std::pair<uint64_t, uint64_t>, in_hand> pending;
-  bool tick_scheduled = false;
+  /// Deliveries with the handler, failed after handler_timeout (one tick
+  /// for all; deadlines.hpp).
+  deadlines<in_hand> pending;
+  /// Their (epoch, tag): a delivery is never in hand twice.
+  std::set<std::pair<uint64_t, uint64_t>> refs;
 };
-
-/// How often the coordinator looks for deliveries whose handler_timeout
-/// passed: a quarter of it (at least 10 ms), so a timeout fires between 1
-/// and 1.25 times handler_timeout after the hand-over. One timer for all
-/// deliveries instead of one per request: CAF's timer thread would wake
-/// twice per delivery otherwise.
-std::chrono::milliseconds timeout_tick(const amqp_settings& settings);
 
 /// The coordinator of `route`. Monitors the handler and quits (`unavailable`)
 /// when it goes down, so that the consumer stops taking work nobody handles.

@@ -1,32 +1,30 @@
 #include "bridges/amqp/publisher.hpp"
 
 #include <algorithm>
+#include <deque>
+#include <limits>
+#include <map>
 #include <utility>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 
+#include <caf/actor_cast.hpp>
+#include <caf/send.hpp>
 #include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
 
+#include "bridges/amqp/blocking_loop.hpp"
 #include "bridges/amqp/codec.hpp"
+#include "bridges/amqp/connection.hpp"
 #include "messages/error.hpp"
 
 namespace herald::amqp {
 
 namespace {
 
-using self_ptr = publisher_actor::stateful_pointer<publisher_state>;
-
-/// The route's counters, or null when there are none.
-route_counters* counters_of(publisher_state& st, size_t route) {
-  if (st.counters == nullptr || route >= st.counters->routes.size())
-    return nullptr;
-  return &st.counters->outbound(route);
-}
-
-void set_state(publisher_state& st, std::string state) {
-  if (st.counters != nullptr)
-    st.counters->set_state(publisher_connection_name, std::move(state));
-}
+using std::chrono::milliseconds;
+using clock_type = std::chrono::steady_clock;
 
 /// The text of a herald error without its code.
 std::string text_of(const caf::error& err) {
@@ -34,43 +32,6 @@ std::string text_of(const caf::error& err) {
   if (ctx.match_elements<std::string>())
     return ctx.get_as<std::string>(0);
   return render(err);
-}
-
-caf::error not_connected(const publisher_state& st) {
-  return caf::make_error(ec::unavailable,
-                         "amqp publisher not connected: " + st.last_error);
-}
-
-/// Interval of the keep-alive tick.
-std::chrono::milliseconds tick_interval(const amqp_settings& settings) {
-  if (settings.heartbeat.count() <= 0)
-    return std::chrono::seconds{5};
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             settings.heartbeat)
-         / 2;
-}
-
-/// Schedules a connect attempt after the current backoff, then doubles it.
-void schedule_connect(self_ptr self) {
-  auto& st = self->state;
-  if (st.connect_pending)
-    return;
-  st.connect_pending = true;
-  self->delayed_send(self, st.backoff, atom::wake_v);
-  st.backoff = std::min(std::max(st.backoff * 2, st.settings.reconnect_min),
-                        st.settings.reconnect_max);
-}
-
-/// Drops a broken connection and schedules the next attempt at once
-/// (after reconnect_min).
-void disconnect(self_ptr self, const caf::error& err) {
-  auto& st = self->state;
-  st.conn.reset();
-  st.last_error = text_of(err);
-  set_state(st, "disconnected: " + st.last_error);
-  spdlog::warn("amqp publisher lost its connection: {}", st.last_error);
-  st.backoff = st.settings.reconnect_min;
-  schedule_connect(self);
 }
 
 /// Opens a connection in confirm mode and declares the outbound exchanges.
@@ -87,89 +48,296 @@ open_connection(const amqp_settings& settings) {
   return conn;
 }
 
-void connect(self_ptr self) {
-  auto& st = self->state;
-  st.connect_pending = false;
-  if (st.conn != nullptr)
-    return;
-  set_state(st, "connecting");
-  auto conn = open_connection(st.settings);
-  if (!conn) {
-    st.last_error = text_of(conn.error());
-    set_state(st, "disconnected: " + st.last_error);
-    spdlog::warn("amqp publisher cannot connect: {} (next try in {} ms)",
-                 st.last_error, st.backoff.count());
-    schedule_connect(self);
-    return;
+/// The pump: takes requests, publishes at once, answers each as its confirm
+/// comes.
+class publisher_loop : public blocking_loop<publisher_loop> {
+public:
+  publisher_loop(caf::blocking_actor* self, amqp_settings settings,
+                 std::shared_ptr<bridge_counters> counters,
+                 std::shared_ptr<doorbell> bell)
+      : blocking_loop(self, std::move(bell), publisher_connection_name),
+        settings_(std::move(settings)), counters_(std::move(counters)),
+        broker_(describe_broker(settings_.url)),
+        backoff_(settings_.reconnect_min) {
+    // nop
   }
-  st.conn = std::move(*conn);
-  st.backoff = st.settings.reconnect_min;
-  set_state(st, "connected");
-  spdlog::info("amqp publisher connected to {}", st.broker);
-}
 
-/// Publishes one batch and answers its requests.
-void publish(self_ptr self, std::vector<publisher_state::request>& batch) {
-  auto& st = self->state;
-  if (st.conn == nullptr) {
-    for (auto& req : batch)
-      req.rp.deliver(not_connected(st));
-    return;
-  }
-  std::vector<outgoing> out;
-  out.reserve(batch.size());
-  for (auto& req : batch) {
-    auto& route = st.settings.outbound[req.route];
-    out.push_back(outgoing{route.exchange, req.ev.topic,
-                           encode(req.ev, route.format, st.settings.source)});
-    if (auto* c = counters_of(st, req.route))
-      ++c->published;
-  }
-  auto results = st.conn->publish_batch(out, st.settings.confirm_timeout);
-  size_t failed = 0;
-  for (size_t i = 0; i < batch.size(); ++i) {
-    auto& req = batch[i];
-    auto& res = results[i];
-    auto* c = counters_of(st, req.route);
-    if (!res.error) {
-      if (c != nullptr)
-        ++c->confirmed;
-      req.rp.deliver(caf::ok_atom_v);
-      continue;
+  /// Runs until an exit message; answers why.
+  caf::error run() {
+    connect();
+    while (running_) {
+      if (!conn_) {
+        // Requests meanwhile are answered at once (unavailable).
+        wait_mailbox(backoff_);
+        backoff_ = std::min(std::max(backoff_ * 2, settings_.reconnect_min),
+                            settings_.reconnect_max);
+        if (running_)
+          connect();
+        continue;
+      }
+      drain_mailbox();
+      if (running_ && conn_)
+        wait_for_confirms();
+      if (conn_)
+        expire();
     }
-    if (res.refused && c != nullptr)
-      ++c->returned;
-    // One line per batch: an outage fails whole batches.
-    if (failed++ == 0)
-      spdlog::warn("amqp publisher: event {} ({}) not published: {}", req.ev.id,
-                   req.ev.topic, render(res.error));
-    req.rp.deliver(res.error);
+    if (conn_)
+      disconnect(caf::make_error(ec::unavailable,
+                                 "amqp publisher stopped before the confirm"),
+                 "stopped");
+    return reason_;
   }
-  if (failed > 1)
-    spdlog::warn("amqp publisher: {} of {} events of the batch not published",
-                 failed, batch.size());
-  if (!st.conn->usable()) {
-    auto broken = std::find_if(results.begin(), results.end(),
-                               [](auto& res) { return !res.refused; });
-    disconnect(self, broken != results.end() && broken->error
-                         ? broken->error
-                         : caf::make_error(ec::unavailable,
-                                           std::string{"connection broke"}));
+
+  bool receive_one(milliseconds timeout) {
+    bool got = true;
+    self_->receive([&](atom::handle, event& ev) { take(ev); }, exit_handler(),
+                   drop_unexpected(),
+                   caf::after(timeout) >> [&] { got = false; });
+    return got;
   }
+
+private:
+  /// A request waiting for the broker's confirm.
+  struct request {
+    caf::typed_response_promise<caf::ok_atom> rp;
+    /// Index into settings.outbound.
+    size_t route;
+  };
+
+  // -- connection -------------------------------------------------------------
+
+  void set_state(const std::string& state) {
+    if (counters_ != nullptr)
+      counters_->set_state(publisher_connection_name, state);
+  }
+
+  void connect() {
+    set_state("connecting");
+    auto conn = open_connection(settings_);
+    if (!conn) {
+      last_error_ = text_of(conn.error());
+      set_state("disconnected: " + last_error_);
+      spdlog::warn("amqp publisher cannot connect: {} (next try in {} ms)",
+                   last_error_, backoff_.count());
+      return;
+    }
+    conn_ = std::move(*conn);
+    backoff_ = settings_.reconnect_min;
+    set_state("connected");
+    spdlog::info("amqp publisher connected to {}", broker_);
+  }
+
+  /// Drops the connection: every request in flight is answered `err`.
+  void disconnect(const caf::error& err, const std::string& why) {
+    conn_.reset();
+    last_error_ = why;
+    set_state("disconnected: " + why);
+    std::vector<confirm_tracker::settled> done;
+    tracker_.fail_through(std::numeric_limits<uint64_t>::max(), err, done);
+    settle(done);
+    deadlines_.clear();
+    backoff_ = settings_.reconnect_min;
+  }
+
+  void lost(const caf::error& err) {
+    spdlog::warn("amqp publisher lost its connection: {}", text_of(err));
+    disconnect(err, text_of(err));
+  }
+
+  // -- requests ---------------------------------------------------------------
+
+  route_counters* counters_of(size_t route) {
+    if (counters_ == nullptr || route >= counters_->routes.size())
+      return nullptr;
+    return &counters_->outbound(route);
+  }
+
+  void take(event& ev) {
+    auto rp = self_->make_response_promise<caf::ok_atom>();
+    auto route = route_of(settings_, ev.topic);
+    if (!route) {
+      rp.deliver(caf::ok_atom_v);
+      return;
+    }
+    if (!conn_) {
+      rp.deliver(caf::make_error(ec::unavailable,
+                                 "amqp publisher not connected: "
+                                     + last_error_));
+      return;
+    }
+    auto& r = settings_.outbound[*route];
+    outgoing out{r.exchange, ev.topic,
+                 encode(ev, r.format, settings_.source)};
+    if (auto* c = counters_of(*route))
+      ++c->published;
+    auto tag = conn_->send(out);
+    if (!tag) {
+      rp.deliver(tag.error());
+      lost(tag.error());
+      return;
+    }
+    tracker_.add(*tag, out, *tag);
+    open_.emplace(*tag, request{std::move(rp), *route});
+    deadlines_.emplace_back(*tag,
+                            clock_type::now() + settings_.confirm_timeout);
+  }
+
+  /// Answers the requests of settled messages.
+  void settle(std::vector<confirm_tracker::settled>& done) {
+    size_t failed = 0;
+    for (auto& x : done) {
+      auto i = open_.find(x.id);
+      if (i == open_.end())
+        continue;
+      auto req = std::move(i->second);
+      open_.erase(i);
+      auto* c = counters_of(req.route);
+      if (!x.result.error) {
+        if (c != nullptr)
+          ++c->confirmed;
+        req.rp.deliver(caf::ok_atom_v);
+        continue;
+      }
+      if (x.result.refused && c != nullptr)
+        ++c->returned;
+      // One line for many: an outage fails everything in flight.
+      if (failed++ == 0)
+        spdlog::warn("amqp publisher: an event for {} not published: {}",
+                     settings_.outbound[req.route].exchange,
+                     render(x.result.error));
+      req.rp.deliver(x.result.error);
+    }
+    if (failed > 1)
+      spdlog::warn("amqp publisher: {} events not published", failed);
+    done.clear();
+  }
+
+  /// Waits for confirms (or the doorbell) and answers what they settle.
+  /// While nothing is in flight it waits longer: heartbeats need a call
+  /// every heartbeat / 2 only, and the front rings on new work and exits.
+  void wait_for_confirms() {
+    auto wait = tracker_.empty() ? idle_wait() : max_wait;
+    auto evs = wait_socket(
+        [this, wait](int fd) { return conn_->confirms(wait, fd); },
+        [](auto& x) { return x && x->empty(); });
+    if (!evs)
+      return; // Something in the mailbox.
+    if (!*evs) {
+      lost(evs->error());
+      return;
+    }
+    std::vector<confirm_tracker::settled> done;
+    for (auto& ev : **evs)
+      tracker_.apply(ev, done);
+    settle(done);
+  }
+
+  milliseconds idle_wait() const {
+    auto half = std::chrono::duration_cast<milliseconds>(settings_.heartbeat)
+                / 2;
+    return half.count() > 0 ? std::min(half, milliseconds{1000})
+                            : milliseconds{1000};
+  }
+
+  /// Answers unavailable to the requests whose confirm_timeout passed (the
+  /// connection stays; a late confirm finds nothing).
+  void expire() {
+    auto now = clock_type::now();
+    uint64_t through = 0;
+    while (!deadlines_.empty()
+           && (deadlines_.front().second <= now
+               || open_.count(deadlines_.front().first) == 0)) {
+      if (open_.count(deadlines_.front().first) > 0)
+        through = deadlines_.front().first;
+      deadlines_.pop_front();
+    }
+    if (through == 0)
+      return;
+    std::vector<confirm_tracker::settled> done;
+    tracker_.fail_through(
+        through,
+        caf::make_error(ec::unavailable,
+                        "amqp " + broker_ + ": no confirm within "
+                            + std::to_string(settings_.confirm_timeout.count())
+                            + " ms"),
+        done);
+    settle(done);
+  }
+
+  amqp_settings settings_;
+  std::shared_ptr<bridge_counters> counters_;
+  /// The URL without password.
+  std::string broker_;
+  /// Null while disconnected.
+  std::unique_ptr<connection> conn_;
+  /// Wait before the next connect attempt.
+  milliseconds backoff_;
+  /// Why the last connection failed or broke (for answers while down).
+  std::string last_error_;
+  confirm_tracker tracker_;
+  /// Delivery tag -> its request, until the broker answered.
+  std::map<uint64_t, request> open_;
+  /// Delivery tags in send order with their confirm deadlines.
+  std::deque<std::pair<uint64_t, clock_type::time_point>> deadlines_;
+};
+
+void publisher_pump(caf::blocking_actor* self, amqp_settings settings,
+                    std::shared_ptr<bridge_counters> counters,
+                    std::shared_ptr<doorbell> bell) {
+  publisher_loop loop{self, std::move(settings), std::move(counters),
+                      std::move(bell)};
+  if (auto reason = loop.run())
+    self->fail_state(std::move(reason));
 }
 
-void flush(self_ptr self) {
+struct front_state {
+  static inline const char* name = "amqp_publisher";
+  event_handler_actor pump;
+  std::shared_ptr<doorbell> bell;
+  bool stopping = false;
+  caf::error reason;
+};
+
+/// Hands requests to the pump (which answers them itself) and rings; stops
+/// the pump on an exit and goes down after it.
+event_handler_actor::behavior_type
+publisher_front(event_handler_actor::stateful_pointer<front_state> self,
+                caf::actor pump, std::shared_ptr<doorbell> bell) {
   auto& st = self->state;
-  st.flush_pending = false;
-  auto pending = std::move(st.buffer);
-  st.buffer.clear();
-  for (size_t first = 0; first < pending.size(); first += max_publish_batch) {
-    auto last = std::min(first + max_publish_batch, pending.size());
-    std::vector<publisher_state::request> batch(
-        std::make_move_iterator(pending.begin() + first),
-        std::make_move_iterator(pending.begin() + last));
-    publish(self, batch);
-  }
+  st.pump = caf::actor_cast<event_handler_actor>(pump);
+  st.bell = std::move(bell);
+  self->monitor(pump);
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    auto& st = self->state;
+    if (st.stopping)
+      return;
+    st.stopping = true;
+    st.reason = std::move(msg.reason);
+    self->send_exit(st.pump, st.reason);
+    st.bell->ring();
+  });
+  self->set_down_handler([self](caf::down_msg& msg) {
+    auto& st = self->state;
+    if (msg.source != st.pump)
+      return;
+    self->quit(st.stopping ? st.reason : msg.reason);
+  });
+  // Killed without a chance to wait: stop the pump at least.
+  self->attach_functor([pump, bell = st.bell](const caf::error& reason) {
+    auto why
+        = reason ? reason : caf::make_error(caf::exit_reason::user_shutdown);
+    caf::anon_send<caf::message_priority::high>(
+        pump, caf::exit_msg{caf::actor_addr{}, why});
+    bell->ring();
+  });
+  return {
+      [self](atom::handle, event& ev) -> caf::result<caf::ok_atom> {
+        auto& st = self->state;
+        auto result = self->delegate(st.pump, atom::handle_v, std::move(ev));
+        st.bell->ring();
+        return result;
+      },
+  };
 }
 
 } // namespace
@@ -183,52 +351,13 @@ std::optional<size_t> route_of(const amqp_settings& settings,
   return std::nullopt;
 }
 
-publisher_actor::behavior_type
-amqp_publisher(publisher_actor::stateful_pointer<publisher_state> self,
-               amqp_settings settings,
-               std::shared_ptr<bridge_counters> counters) {
-  auto& st = self->state;
-  st.broker = describe_broker(settings.url);
-  st.backoff = settings.reconnect_min;
-  st.settings = std::move(settings);
-  st.counters = std::move(counters);
-  // Runs in the actor's own thread, before the first request.
-  connect(self);
-  self->delayed_send(self, tick_interval(st.settings), atom::tick_v);
-  return {
-      [self](atom::handle, event& ev) -> caf::result<caf::ok_atom> {
-        auto& st = self->state;
-        auto route = route_of(st.settings, ev.topic);
-        if (!route)
-          return caf::ok_atom_v;
-        if (st.conn == nullptr)
-          return not_connected(st);
-        auto rp = self->make_response_promise<caf::ok_atom>();
-        st.buffer.push_back(
-            publisher_state::request{rp, std::move(ev), *route});
-        if (!st.flush_pending) {
-          st.flush_pending = true;
-          self->send(self, atom::publish_v);
-        }
-        return rp;
-      },
-      [self](atom::publish) { flush(self); },
-      [self](atom::tick) {
-        auto& st = self->state;
-        if (st.conn != nullptr)
-          if (auto err = st.conn->keep_alive())
-            disconnect(self, err);
-        self->delayed_send(self, tick_interval(st.settings), atom::tick_v);
-      },
-      [self](atom::wake) { connect(self); },
-  };
-}
-
 event_handler_actor
 spawn_amqp_publisher(caf::actor_system& sys, amqp_settings settings,
                      std::shared_ptr<bridge_counters> counters) {
-  return sys.spawn<caf::detached>(amqp_publisher, std::move(settings),
-                                  std::move(counters));
+  auto bell = std::make_shared<doorbell>();
+  auto pump = sys.spawn(publisher_pump, std::move(settings),
+                        std::move(counters), bell);
+  return sys.spawn(publisher_front, pump, std::move(bell));
 }
 
 } // namespace herald::amqp

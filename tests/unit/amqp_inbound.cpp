@@ -140,7 +140,7 @@ CAF_TEST(the coordinator rings after each outcome) {
   sched.run();
   bell->arm();
   CAF_CHECK(!rung(*bell));
-  sched.advance_time(5s + timeout_tick(test_settings()));
+  sched.advance_time(5s + tick_interval(test_settings().handler_timeout));
   sched.run();
   CAF_CHECK_EQUAL(receive_outcome().what, verdict::retry);
   CAF_CHECK(rung(*bell));
@@ -326,7 +326,7 @@ CAF_TEST(handler timeout counts as a failure) {
   sched.run();
   CAF_CHECK(self->mailbox().empty());
   // ... and at most a tick (5 s / 4) after it.
-  sched.advance_time(std::chrono::milliseconds{1000} + timeout_tick(test_settings()));
+  sched.advance_time(1s + tick_interval(test_settings().handler_timeout));
   sched.run();
   auto outcome = receive_outcome();
   CAF_CHECK_EQUAL(outcome.what, verdict::retry);
@@ -336,7 +336,7 @@ CAF_TEST(handler timeout counts as a failure) {
   // Timed out at the limit: dead.
   send(7, 2, "ev-2");
   sched.run();
-  sched.advance_time(5s + timeout_tick(test_settings()));
+  sched.advance_time(5s + tick_interval(test_settings().handler_timeout));
   sched.run();
   outcome = receive_outcome();
   CAF_CHECK_EQUAL(outcome.what, verdict::dead);
@@ -353,7 +353,7 @@ CAF_TEST(deliveries in flight are all handed over before any answer) {
   for (size_t i = 0; i < 4; ++i)
     CAF_CHECK_EQUAL(log->seen[i].id, "ev-" + std::to_string(i + 1));
   CAF_CHECK(self->mailbox().empty());
-  sched.advance_time(5s + timeout_tick(test_settings()));
+  sched.advance_time(5s + tick_interval(test_settings().handler_timeout));
   sched.run();
   for (int i = 0; i < 4; ++i)
     CAF_CHECK_EQUAL(receive_outcome().what, verdict::retry);

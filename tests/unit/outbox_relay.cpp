@@ -2,6 +2,8 @@
 
 #include "actors/outbox_relay.hpp"
 
+#include <algorithm>
+
 #include "actors/event_bus.hpp"
 #include "tests/support/fake_storage.hpp"
 #include "tests/support/recording_handler.hpp"
@@ -105,6 +107,30 @@ CAF_TEST(events written later are picked up by the next poll or a wake) {
   self->send(relay, atom::wake_v);
   sched.run();
   CAF_CHECK_EQUAL(seen_ids(), (std::vector<std::string>{e1, e2}));
+}
+
+CAF_TEST(at most a batch is with the bus and the next one is read ahead) {
+  // 25 users: 25 keys, all ready at once. Batch 10.
+  std::vector<std::string> ids;
+  for (uint64_t user = 1; user <= 25; ++user)
+    ids.push_back(add(user, topic_user_created));
+  log->silent = true;
+  start();
+  // The oldest ten with the handler, none answered; the next ten read, not
+  // sent.
+  auto seen = seen_ids();
+  std::sort(seen.begin(), seen.end());
+  CAF_CHECK_EQUAL(seen, std::vector<std::string>(ids.begin(), ids.begin() + 10));
+  // Polls read the next batch, but the bus gets no more meanwhile.
+  pass(300ms);
+  CAF_CHECK_EQUAL(log->seen.size(), 10u);
+  // After the bus timed them out (5 s), the oldest ten go again first.
+  log->silent = false;
+  pass(7s);
+  CAF_CHECK(store->outbox.empty());
+  auto st = ask<outbox_status>(relay, atom::outbox_v, atom::status_v);
+  CAF_REQUIRE(st);
+  CAF_CHECK_EQUAL(st->delivered, 25u);
 }
 
 CAF_TEST(a failing event is retried with backoff and holds back its key only) {
