@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/report.hpp"
 #include "bridges/amqp/codec.hpp"
 #include "bridges/amqp/connection.hpp"
 #include "messages/event.hpp"
@@ -50,26 +51,6 @@ inline void wait_for(Predicate pred, clock_type::time_point deadline,
       die("timed out waiting for " + what);
     std::this_thread::sleep_for(std::chrono::microseconds{100});
   }
-}
-
-inline double percentile(std::vector<double> xs, double p) {
-  if (xs.empty())
-    return 0;
-  std::sort(xs.begin(), xs.end());
-  return xs[static_cast<size_t>(p * static_cast<double>(xs.size() - 1))];
-}
-
-/// Prints one figure of herald and the raw baseline, and their ratio.
-inline void report(const char* what, double herald_value, double raw_value,
-                   const char* unit) {
-  std::printf("%-44s herald %12.1f %s   raw %12.1f %s   ratio %.3f\n", what,
-              herald_value, unit, raw_value, unit,
-              raw_value > 0 ? herald_value / raw_value : 0.0);
-  std::fflush(stdout);
-}
-
-inline double median(const std::vector<double>& xs) {
-  return percentile(xs, 0.5);
 }
 
 /// user.created events with distinct keys, as the user actor writes them.

@@ -39,11 +39,14 @@
 #include "actors/jwt.hpp"
 #include "actors/token.hpp"
 #include "actors/user.hpp"
+#include "bench/report.hpp"
 #include "messages/error.hpp"
 #include "messages/type_ids.hpp"
 #include "tests/support/fake_storage.hpp"
 
 using namespace herald;
+using herald::bench::percentile;
+using herald::bench::report;
 using clock_type = std::chrono::steady_clock;
 using std::chrono::duration;
 
@@ -92,21 +95,6 @@ spawn_token_service(caf::actor_system& sys) {
 
 double seconds_since(clock_type::time_point start) {
   return duration<double>(clock_type::now() - start).count();
-}
-
-void report(const char* what, double herald_value, double raw_value,
-            const char* unit) {
-  std::printf("%-44s herald %12.1f %s   raw %12.1f %s   ratio %.3f\n", what,
-              herald_value, unit, raw_value, unit,
-              raw_value > 0 ? herald_value / raw_value : 0.0);
-}
-
-double percentile(std::vector<double> xs, double p) {
-  if (xs.empty())
-    return 0;
-  std::sort(xs.begin(), xs.end());
-  auto idx = static_cast<size_t>(p * static_cast<double>(xs.size() - 1));
-  return xs[idx];
 }
 
 /// Sends `window` requests at a time until `seconds` passed; answers the

@@ -1,0 +1,72 @@
+// How the benchmarks report: herald against its raw baseline, as a ratio.
+#pragma once
+
+#include <algorithm>
+#include <cstdio>
+#include <vector>
+
+namespace herald::bench {
+
+inline double percentile(std::vector<double> xs, double p) {
+  if (xs.empty())
+    return 0;
+  std::sort(xs.begin(), xs.end());
+  return xs[static_cast<size_t>(p * static_cast<double>(xs.size() - 1))];
+}
+
+/// Prints one figure of herald and the raw baseline, and their ratio.
+inline void report(const char* what, double herald_value, double raw_value,
+                   const char* unit) {
+  std::printf("%-44s herald %12.1f %s   raw %12.1f %s   ratio %.3f\n", what,
+              herald_value, unit, raw_value, unit,
+              raw_value > 0 ? herald_value / raw_value : 0.0);
+  std::fflush(stdout);
+}
+
+inline double median(const std::vector<double>& xs) {
+  return percentile(xs, 0.5);
+}
+
+/// Throughput of herald and raw measured in the same rounds.
+struct paired_rates {
+  std::vector<double> herald;
+  std::vector<double> raw;
+};
+
+/// Runs `rounds` rounds of `run_raw` and `run_herald` (each answers a rate),
+/// the order alternating between rounds so that neither always runs on the
+/// warmer (or more loaded) side.
+template <class Raw, class Herald>
+paired_rates alternate(size_t rounds, Raw run_raw, Herald run_herald) {
+  paired_rates result;
+  for (size_t round = 0; round < rounds; ++round) {
+    if (round % 2 == 0) {
+      result.raw.push_back(run_raw());
+      result.herald.push_back(run_herald());
+    } else {
+      result.herald.push_back(run_herald());
+      result.raw.push_back(run_raw());
+    }
+  }
+  return result;
+}
+
+/// Prints the medians of herald and raw, and the median of the per-round
+/// ratios with their range: the machine's load drifts between rounds, a
+/// round's two runs are next to each other in time.
+inline void report(const char* what, const std::vector<double>& herald_values,
+                   const std::vector<double>& raw_values, const char* unit) {
+  std::vector<double> ratios;
+  for (size_t i = 0; i < herald_values.size() && i < raw_values.size(); ++i)
+    if (raw_values[i] > 0)
+      ratios.push_back(herald_values[i] / raw_values[i]);
+  auto [lo, hi] = std::minmax_element(ratios.begin(), ratios.end());
+  std::printf("%-44s herald %12.1f %s   raw %12.1f %s   ratio %.3f"
+              " (rounds %.2f-%.2f)\n",
+              what, median(herald_values), unit, median(raw_values), unit,
+              median(ratios), ratios.empty() ? 0.0 : *lo,
+              ratios.empty() ? 0.0 : *hi);
+  std::fflush(stdout);
+}
+
+} // namespace herald::bench
