@@ -162,6 +162,25 @@ void delete_inbound(amqp::connection& adm, const amqp::amqp_settings& s) {
   require(adm.delete_exchange(route.exchange));
 }
 
+/// CPU time per event: herald's threads (the actors; the main thread only
+/// drives and polls) against the raw baseline's one thread, setup included.
+struct cpu_per_event {
+  double events;
+  std::vector<double> herald_us;
+  std::vector<double> raw_us;
+
+  void herald(cpu_split x) { herald_us.push_back(x.other_threads_us / events); }
+
+  void raw(cpu_split x) { raw_us.push_back(x.this_thread_us / events); }
+
+  void print() const {
+    std::printf("  CPU per event (median): herald's threads %.1f us, raw "
+                "%.1f us\n",
+                median(herald_us), median(raw_us));
+    std::fflush(stdout);
+  }
+};
+
 // -- 1. outbox -> broker-confirmed --------------------------------------------
 
 /// Events per second until the broker confirmed all, and until the relay
@@ -244,16 +263,22 @@ void bench_outbox(caf::actor_system& sys, const params& p) {
     raw_connection{p.url}.purge(sink);
   };
   std::vector<double> confirmed;
+  cpu_per_event cpu{static_cast<double>(p.events)};
   auto rates = alternate(
       p.rounds,
       [&] {
-        auto rate = raw_publish(p.url, exchange, topic_user_created, msgs,
-                                p.outbox.batch, p.deadline());
+        double rate = 0;
+        cpu.raw(cpu_during([&] {
+          rate = raw_publish(p.url, exchange, topic_user_created, msgs,
+                             p.outbox.batch, p.deadline());
+        }));
         check_and_purge();
         return rate;
       },
       [&] {
-        auto ours = herald_outbox(sys, p, s, events);
+        outbox_rates ours;
+        cpu.herald(
+            cpu_during([&] { ours = herald_outbox(sys, p, s, events); }));
         check_and_purge();
         confirmed.push_back(ours.confirmed);
         return ours.emptied;
@@ -264,6 +289,7 @@ void bench_outbox(caf::actor_system& sys, const params& p) {
   report(label, rates.herald, rates.raw, "ev/s");
   report("  until the last confirm (rows not deleted)", confirmed, rates.raw,
          "ev/s");
+  cpu.print();
   auto adm = admin(s);
   require(adm->delete_queue(sink));
   require(adm->delete_exchange(exchange));
@@ -321,23 +347,30 @@ void bench_inbound(caf::actor_system& sys, const params& p, uint16_t prefetch) {
     if (ready(p, queue) != p.events)
       die("the preloaded queue does not hold every message");
   };
+  cpu_per_event cpu{static_cast<double>(p.events)};
   auto rates = alternate(
       p.rounds,
       [&] {
         preload();
-        auto rate = raw_consume(p.url, queue, prefetch, p.events, p.deadline());
+        double rate = 0;
+        cpu.raw(cpu_during([&] {
+          rate = raw_consume(p.url, queue, prefetch, p.events, p.deadline());
+        }));
         if (ready(p, queue) != 0)
           die("raw: messages left in the queue");
         return rate;
       },
       [&] {
         preload();
-        return herald_inbound(sys, p, s);
+        double rate = 0;
+        cpu.herald(cpu_during([&] { rate = herald_inbound(sys, p, s); }));
+        return rate;
       });
   char label[64];
   std::snprintf(label, sizeof(label), "queue -> handler-acked (prefetch %u)",
                 prefetch);
   report(label, rates.herald, rates.raw, "ev/s");
+  cpu.print();
   delete_inbound(*admin(s), s);
 }
 

@@ -1,7 +1,10 @@
 // How the benchmarks report: herald against its raw baseline, as a ratio.
 #pragma once
 
+#include <time.h>
+
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <vector>
 
@@ -67,6 +70,31 @@ inline void report(const char* what, const std::vector<double>& herald_values,
               median(ratios), ratios.empty() ? 0.0 : *lo,
               ratios.empty() ? 0.0 : *hi);
   std::fflush(stdout);
+}
+
+/// CPU time of `clock` (CLOCK_PROCESS_CPUTIME_ID, CLOCK_THREAD_CPUTIME_ID)
+/// in ns.
+inline int64_t cpu_ns(clockid_t clock) {
+  timespec ts{};
+  clock_gettime(clock, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+/// CPU time spent while `f` runs: by this thread, and by all other threads
+/// of the process (herald's actors while this thread only waits and polls).
+struct cpu_split {
+  double this_thread_us = 0;
+  double other_threads_us = 0;
+};
+
+template <class F>
+cpu_split cpu_during(F f) {
+  auto p0 = cpu_ns(CLOCK_PROCESS_CPUTIME_ID);
+  auto t0 = cpu_ns(CLOCK_THREAD_CPUTIME_ID);
+  f();
+  auto t = cpu_ns(CLOCK_THREAD_CPUTIME_ID) - t0;
+  auto p = cpu_ns(CLOCK_PROCESS_CPUTIME_ID) - p0;
+  return {static_cast<double>(t) / 1e3, static_cast<double>(p - t) / 1e3};
 }
 
 } // namespace herald::bench
