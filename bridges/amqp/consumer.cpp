@@ -128,6 +128,7 @@ private:
     conn_.reset();
     in_flight_.clear();
     acks_.clear();
+    jobs_.clear();
     lost_ = true;
   }
 
@@ -149,10 +150,27 @@ private:
         [](auto& x) { return x && !*x; });
     if (!next)
       return; // Something in the mailbox.
-    if (!*next)
+    if (!*next) {
       disconnected(next->error());
-    else if (**next)
-      take(std::move(***next));
+      return;
+    }
+    if (!**next)
+      return;
+    take(std::move(***next));
+    // What else arrived with it (rabbitmq-c read it already, or the socket
+    // has it), up to the prefetch window: handed over together.
+    auto window = std::max<size_t>(settings_.prefetch, 1);
+    while (conn_ && in_flight_.size() < window) {
+      auto more = conn_->next(milliseconds{0});
+      if (!more) {
+        disconnected(more.error());
+        return;
+      }
+      if (!*more)
+        break;
+      take(std::move(**more));
+    }
+    hand_over();
   }
 
   void take(delivery d) {
@@ -171,8 +189,16 @@ private:
     ev->attempts = attempts;
     auto tag = d.tag;
     in_flight_.emplace(tag, std::move(d));
-    self_->send(coordinator_, atom::handle_v, delivery_ref{epoch_, tag},
-                std::move(*ev));
+    jobs_.push_back(inbound_job{delivery_ref{epoch_, tag}, std::move(*ev)});
+  }
+
+  /// Hands what was taken to the coordinator, in one message.
+  void hand_over() {
+    if (jobs_.empty())
+      return;
+    if (conn_)
+      self_->send(coordinator_, atom::handle_v, std::move(jobs_));
+    jobs_.clear();
   }
 
   void carry_out(const inbound_outcome& x) {
@@ -264,6 +290,8 @@ private:
   std::map<uint64_t, delivery> in_flight_;
   /// Tags handled successfully, to ack after the mailbox is drained.
   std::vector<uint64_t> acks_;
+  /// Taken, not yet handed to the coordinator.
+  std::vector<inbound_job> jobs_;
   /// Wait before the next connect; doubles per failure, reset by progress.
   milliseconds backoff_;
   /// The last connection failed or broke: wait before the next.

@@ -5,7 +5,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <caf/actor_cast.hpp>
 #include <caf/sec.hpp>
+#include <caf/send.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
 #include "messages/error.hpp"
@@ -146,7 +148,8 @@ void answer(coordinator_ptr self, inbound_state::in_hand& x,
             const caf::error& err) {
   auto& st = self->state;
   st.refs.erase({x.ref.epoch, x.ref.tag});
-  x.rp.deliver(decide(st.settings, x.ref, x.attempts, err));
+  if (x.to)
+    caf::anon_send(x.to, decide(st.settings, x.ref, x.attempts, err));
   if (st.bell)
     st.bell->ring();
 }
@@ -185,25 +188,30 @@ inbound(coordinator_actor::stateful_pointer<inbound_state> self,
                              + self->state.route.queue + " is down"));
   });
   return {
-      [self](atom::handle, delivery_ref ref,
-             event& ev) -> caf::result<inbound_outcome> {
+      [self](atom::handle, std::vector<inbound_job>& jobs) {
         auto& st = self->state;
-        if (!st.refs.emplace(ref.epoch, ref.tag).second)
-          return caf::make_error(ec::conflict,
-                                 "delivery " + std::to_string(ref.tag)
-                                     + " is with the handler already");
-        auto rp = self->make_response_promise<inbound_outcome>();
-        auto id = st.pending.add(self->clock().now()
-                                     + st.settings.handler_timeout,
-                                 inbound_state::in_hand{rp, ref, ev.attempts});
-        self->request(st.handler, caf::infinite, atom::handle_v, std::move(ev))
-            .then([self, id](caf::ok_atom) { finish(self, id, caf::none); },
-                  [self, id](caf::error& err) {
-                    finish(self, id,
-                           annotate(err, "handler " + self->state.route.handler));
-                  });
+        auto to = caf::actor_cast<caf::actor>(self->current_sender());
+        auto due = self->clock().now() + st.settings.handler_timeout;
+        for (auto& job : jobs) {
+          auto ref = job.ref;
+          if (!st.refs.emplace(ref.epoch, ref.tag).second) {
+            spdlog::warn("amqp: queue {}: delivery {} is with the handler "
+                         "already; ignored",
+                         st.route.queue, ref.tag);
+            continue;
+          }
+          auto id = st.pending.add(
+              due, inbound_state::in_hand{to, ref, job.ev.attempts});
+          self->request(st.handler, caf::infinite, atom::handle_v,
+                        std::move(job.ev))
+              .then([self, id](caf::ok_atom) { finish(self, id, caf::none); },
+                    [self, id](caf::error& err) {
+                      finish(self, id,
+                             annotate(err,
+                                      "handler " + self->state.route.handler));
+                    });
+        }
         schedule_tick(self);
-        return rp;
       },
       [self](atom::tick) {
         auto& st = self->state;

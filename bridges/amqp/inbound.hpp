@@ -23,7 +23,7 @@
 #include <caf/meta/type_name.hpp>
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
-#include <caf/typed_response_promise.hpp>
+#include <caf/actor.hpp>
 
 #include "actors/deadlines.hpp"
 #include "bridges/amqp/connection.hpp"
@@ -156,13 +156,26 @@ inbound_outcome decide(const amqp_settings& settings, delivery_ref ref,
 
 // -- the coordinator ----------------------------------------------------------
 
+/// A decoded delivery for the handler.
+struct inbound_job {
+  delivery_ref ref;
+  /// attempts = failed attempts so far.
+  event ev;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, inbound_job& x) {
+  return f(caf::meta::type_name("herald::amqp::inbound_job"), x.ref, x.ev);
+}
+
 /// Between one consumer and its route's handler.
 using inbound_actor = caf::typed_actor<
-    /// Hands the event (attempts = failed attempts so far) to the handler,
-    /// waits at most handler_timeout (no answer counts as a failure) and
-    /// answers the outcome, also to a plain send. Deliveries are handled
-    /// concurrently, as many as the consumer hands over.
-    caf::replies_to<atom::handle, delivery_ref, event>::with<inbound_outcome>>;
+    /// Hands each event to the handler, all at once, and sends the sender
+    /// an inbound_outcome per job as the handler answers, or when it gave no
+    /// answer within handler_timeout (a failure). The consumer hands over
+    /// what it read in one go: one message, and one wake-up of a scheduler
+    /// thread, for a whole burst of deliveries.
+    caf::reacts_to<atom::handle, std::vector<inbound_job>>>;
 
 /// The coordinator as it sees itself: plus its timer.
 using coordinator_actor = inbound_actor::extend<
@@ -174,7 +187,8 @@ struct inbound_state {
   static inline const char* name = "amqp_inbound";
   /// A delivery with the handler.
   struct in_hand {
-    caf::typed_response_promise<inbound_outcome> rp;
+    /// Who gets the outcome.
+    caf::actor to;
     delivery_ref ref;
     uint32_t attempts = 0;
   };
