@@ -66,13 +66,9 @@ public:
     return result;
   }
 
-  bool empty() const noexcept {
-    return open_.empty();
-  }
+  bool empty() const noexcept { return open_.empty(); }
 
-  size_t size() const noexcept {
-    return open_.size();
-  }
+  size_t size() const noexcept { return open_.size(); }
 
   /// True if the owner has to schedule a tick now: entries are open and no
   /// tick is on its way. Marks one on its way.
@@ -84,9 +80,7 @@ public:
   }
 
   /// The tick arrived (call before expire()).
-  void ticked() noexcept {
-    tick_scheduled_ = false;
-  }
+  void ticked() noexcept { tick_scheduled_ = false; }
 
 private:
   struct entry {

@@ -77,13 +77,11 @@ event_bus(event_bus_impl::stateful_pointer<event_bus_state> self,
         // No request timeouts: the tick fails what takes too long.
         for (auto& h : handlers)
           self->request(h, caf::infinite, atom::handle_v, ev)
-              .then(
-                  [self, id, op](caf::ok_atom) {
-                    answered(self, id, op, caf::none);
-                  },
-                  [self, id, op](caf::error& err) {
-                    answered(self, id, op, err);
-                  });
+              .then([self, id,
+                     op](caf::ok_atom) { answered(self, id, op, caf::none); },
+                    [self, id, op](caf::error& err) {
+                      answered(self, id, op, err);
+                    });
         schedule_tick(self);
         return op->rp;
       },

@@ -174,8 +174,8 @@ void deliver(self_ptr self, const std::string& key) {
   st.ready.erase({ev.seq, key});
   st.busy.insert(key);
   // No request timeout: the poll tick fails what takes too long.
-  auto id = st.in_flight.add(
-      self->clock().now() + st.settings.delivery_timeout, key);
+  auto id = st.in_flight.add(self->clock().now() + st.settings.delivery_timeout,
+                             key);
   self->request(st.bus, caf::infinite, atom::publish_v, ev)
       .then(
           [self, id](caf::ok_atom) {
@@ -202,9 +202,9 @@ void expire(self_ptr self) {
   if (expired.empty())
     return;
   auto err = caf::make_error(
-      ec::unavailable, "no answer from the event bus in "
-                           + std::to_string(st.settings.delivery_timeout.count())
-                           + " s");
+      ec::unavailable,
+      "no answer from the event bus in "
+          + std::to_string(st.settings.delivery_timeout.count()) + " s");
   for (auto& key : expired) {
     st.busy.erase(key);
     failed(self, key, err);

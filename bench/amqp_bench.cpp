@@ -165,6 +165,10 @@ void delete_inbound(amqp::connection& adm, const amqp::amqp_settings& s) {
 /// CPU time per event: herald's threads (the actors; the main thread only
 /// drives and polls) against the raw baseline's one thread, setup included.
 struct cpu_per_event {
+  explicit cpu_per_event(size_t n) : events(static_cast<double>(n)) {
+    // nop
+  }
+
   double events;
   std::vector<double> herald_us;
   std::vector<double> raw_us;
@@ -263,7 +267,7 @@ void bench_outbox(caf::actor_system& sys, const params& p) {
     raw_connection{p.url}.purge(sink);
   };
   std::vector<double> confirmed;
-  cpu_per_event cpu{static_cast<double>(p.events)};
+  cpu_per_event cpu{p.events};
   auto rates = alternate(
       p.rounds,
       [&] {
@@ -347,7 +351,7 @@ void bench_inbound(caf::actor_system& sys, const params& p, uint16_t prefetch) {
     if (ready(p, queue) != p.events)
       die("the preloaded queue does not hold every message");
   };
-  cpu_per_event cpu{static_cast<double>(p.events)};
+  cpu_per_event cpu{p.events};
   auto rates = alternate(
       p.rounds,
       [&] {

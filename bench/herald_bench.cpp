@@ -270,7 +270,7 @@ int bench_login(double seconds) {
   auto hasher = spawn_hasher(sys, workers, params);
   auto tokens = sys.spawn(token, make_token_settings(), storage);
   auto users = sys.spawn(user_service, us, storage, hasher, tokens,
-                          outbox_relay_actor{});
+                         outbox_relay_actor{});
   caf::scoped_actor self{sys};
   const std::string pw = "correct horse battery staple";
   self->request(users, caf::infinite, atom::create_v,

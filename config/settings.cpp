@@ -109,7 +109,7 @@ node_config::node_config() {
                      "reset requests allowed per email per hour");
   caf::config_option_adder{custom_options_, "outbox"}
       .add<caf::timespan>("poll-interval", "how often the outbox is read")
-      .add<uint32_t>("batch", "rows read at once")
+      .add<uint32_t>("batch", "rows read at once; most events out at once")
       .add<uint32_t>("max-attempts", "delivery attempts before a row is dead")
       .add<caf::timespan>("backoff-min", "first retry delay")
       .add<caf::timespan>("backoff-max", "longest retry delay")

@@ -92,8 +92,8 @@ protected:
   /// else. (Left in the mailbox, it would keep drain_mailbox() spinning; a
   /// delegated result sends no answer, so nothing bounces back and forth.)
   auto drop_unexpected() {
-    return caf::others >> [this](caf::message_view& x)
-               -> caf::result<caf::message> {
+    return caf::others >>
+               [this](caf::message_view& x) -> caf::result<caf::message> {
       spdlog::warn("amqp {}: dropping an unexpected message: {}", name_,
                    caf::to_string(x.copy_content_to_message()));
       return caf::delegated<caf::message>{};
@@ -113,9 +113,7 @@ protected:
   caf::error reason_;
 
 private:
-  Derived& derived() {
-    return static_cast<Derived&>(*this);
-  }
+  Derived& derived() { return static_cast<Derived&>(*this); }
 };
 
 } // namespace herald::amqp

@@ -137,8 +137,8 @@ spawn_amqp_bridge(caf::actor_system& sys, amqp_settings settings,
     auto coordinator
         = sys.spawn(inbound, settings, route, handlers[route.handler], bell);
     auto cons = sys.spawn(consumer, settings, i,
-                          caf::actor_cast<inbound_actor>(coordinator),
-                          counters, bell);
+                          caf::actor_cast<inbound_actor>(coordinator), counters,
+                          bell);
     parts.push_back(caf::actor_cast<caf::actor>(coordinator));
     parts.push_back(cons);
   }

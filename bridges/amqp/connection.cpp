@@ -208,8 +208,8 @@ namespace {
 /// negative); true if wake_fd is readable.
 caf::expected<bool> await_socket(session& st, std::chrono::milliseconds left,
                                  int wake_fd) {
-  pollfd fds[2] = {{amqp_get_sockfd(st.state), POLLIN, 0},
-                   {wake_fd, POLLIN, 0}};
+  pollfd fds[2]
+      = {{amqp_get_sockfd(st.state), POLLIN, 0}, {wake_fd, POLLIN, 0}};
   auto n = ::poll(fds, wake_fd < 0 ? 1 : 2, static_cast<int>(left.count()));
   if (n < 0 && errno != EINTR)
     return st.library_error(AMQP_STATUS_SOCKET_ERROR, "poll");
@@ -217,7 +217,8 @@ caf::expected<bool> await_socket(session& st, std::chrono::milliseconds left,
 }
 
 /// Milliseconds until `deadline`, rounded up.
-std::chrono::milliseconds until(std::chrono::steady_clock::time_point deadline) {
+std::chrono::milliseconds
+until(std::chrono::steady_clock::time_point deadline) {
   return std::chrono::ceil<std::chrono::milliseconds>(
       deadline - std::chrono::steady_clock::now());
 }
@@ -353,8 +354,8 @@ connection::publish_batch(const std::vector<outgoing>& batch,
   }
   // What is still open timed out (the connection stays usable; late
   // confirms are dropped) or went with the connection.
-  auto timeout = "no confirm within " + std::to_string(confirm_timeout.count())
-                 + " ms";
+  auto timeout
+      = "no confirm within " + std::to_string(confirm_timeout.count()) + " ms";
   tracker.fail_through(last_tag, broken ? broken : impl_->refusal(timeout),
                        settled);
   for (auto& x : settled)
@@ -383,8 +384,8 @@ namespace {
 
 /// Waits up to `limit` for a delivery (zero: takes what has arrived without
 /// waiting); nullopt on timeout.
-caf::expected<std::optional<delivery>> receive(session& st,
-                                               std::chrono::milliseconds limit) {
+caf::expected<std::optional<delivery>>
+receive(session& st, std::chrono::milliseconds limit) {
   auto deadline = std::chrono::steady_clock::now() + limit;
   for (;;) {
     if (!st.stash.empty()) {

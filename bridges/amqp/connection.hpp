@@ -110,13 +110,9 @@ public:
   void fail_through(uint64_t tag, const caf::error& err,
                     std::vector<settled>& out);
 
-  bool empty() const noexcept {
-    return open_.empty();
-  }
+  bool empty() const noexcept { return open_.empty(); }
 
-  size_t size() const noexcept {
-    return open_.size();
-  }
+  size_t size() const noexcept { return open_.size(); }
 
 private:
   struct entry {
@@ -211,8 +207,8 @@ public:
   /// negative) is readable; an error if the connection broke. Header values
   /// of other types than strings come as decimal text (numbers, timestamps)
   /// or "true"/"false"; nested tables and arrays (x-death) are left out.
-  caf::expected<std::optional<delivery>>
-  next(std::chrono::milliseconds timeout, int wake_fd = -1);
+  caf::expected<std::optional<delivery>> next(std::chrono::milliseconds timeout,
+                                              int wake_fd = -1);
 
   /// basic.get with no_ack: takes one message off `queue` at once (tools and
   /// tests); nullopt when the queue is empty.

@@ -45,8 +45,8 @@ public:
     bool got = true;
     self_->receive([&](inbound_outcome& x) { carry_out(x); },
                    [&](caf::error& err) {
-                     spdlog::warn("amqp {}: the coordinator refused: {}",
-                                  name_, render(err));
+                     spdlog::warn("amqp {}: the coordinator refused: {}", name_,
+                                  render(err));
                    },
                    exit_handler(),
                    [&](caf::down_msg& x) {
@@ -145,9 +145,9 @@ private:
   void poll() {
     // With the prefetch window full no delivery comes, but the call also
     // keeps the connection alive (heartbeats).
-    auto next = wait_socket(
-        [this](int fd) { return conn_->next(max_wait, fd); },
-        [](auto& x) { return x && !*x; });
+    auto next
+        = wait_socket([this](int fd) { return conn_->next(max_wait, fd); },
+                      [](auto& x) { return x && !*x; });
     if (!next)
       return; // Something in the mailbox.
     if (!*next) {

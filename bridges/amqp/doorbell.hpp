@@ -34,9 +34,7 @@ public:
   doorbell& operator=(const doorbell&) = delete;
 
   /// Readable while rung and not yet disarmed.
-  int fd() const noexcept {
-    return fd_;
-  }
+  int fd() const noexcept { return fd_; }
 
   /// The owner is about to wait: the next ring writes to the eventfd.
   void arm() noexcept;

@@ -221,8 +221,7 @@ inbound(coordinator_actor::stateful_pointer<inbound_state> self,
           auto err = caf::make_error(
               ec::unavailable,
               "handler " + st.route.handler + " gave no answer in "
-                  + std::to_string(st.settings.handler_timeout.count())
-                  + " s");
+                  + std::to_string(st.settings.handler_timeout.count()) + " s");
           for (auto& x : expired)
             answer(self, x, err);
         }

@@ -18,12 +18,11 @@
 #include <utility>
 #include <vector>
 
-
+#include <caf/actor.hpp>
 #include <caf/error.hpp>
 #include <caf/meta/type_name.hpp>
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
-#include <caf/actor.hpp>
 
 #include "actors/deadlines.hpp"
 #include "bridges/amqp/connection.hpp"

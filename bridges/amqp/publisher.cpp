@@ -160,14 +160,12 @@ private:
       return;
     }
     if (!conn_) {
-      rp.deliver(caf::make_error(ec::unavailable,
-                                 "amqp publisher not connected: "
-                                     + last_error_));
+      rp.deliver(caf::make_error(
+          ec::unavailable, "amqp publisher not connected: " + last_error_));
       return;
     }
     auto& r = settings_.outbound[*route];
-    outgoing out{r.exchange, ev.topic,
-                 encode(ev, r.format, settings_.source)};
+    outgoing out{r.exchange, ev.topic, encode(ev, r.format, settings_.source)};
     if (auto* c = counters_of(*route))
       ++c->published;
     auto tag = conn_->send(out);
@@ -233,8 +231,8 @@ private:
   }
 
   milliseconds idle_wait() const {
-    auto half = std::chrono::duration_cast<milliseconds>(settings_.heartbeat)
-                / 2;
+    auto half
+        = std::chrono::duration_cast<milliseconds>(settings_.heartbeat) / 2;
     return half.count() > 0 ? std::min(half, milliseconds{1000})
                             : milliseconds{1000};
   }

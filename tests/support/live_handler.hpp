@@ -134,9 +134,7 @@ live_handler(live_handler_actor::stateful_pointer<live_handler_state> self,
         for (auto& rp : held)
           rp.deliver(caf::ok_atom_v);
       },
-      [self, log](atom::wake, uint32_t n) {
-        release(self, *log, 0, n);
-      },
+      [self, log](atom::wake, uint32_t n) { release(self, *log, 0, n); },
       [self, log](atom::wake, uint32_t skip, uint32_t n) {
         release(self, *log, skip, n);
       },

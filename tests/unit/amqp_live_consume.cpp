@@ -148,8 +148,8 @@ struct live_fixture {
     counters = std::make_shared<bridge_counters>(settings);
     auto bell = std::make_shared<doorbell>();
     coordinator = sys.spawn(inbound, settings, route(), handler, bell);
-    consumer_actor = sys.spawn(consumer, settings, size_t{0}, coordinator,
-                               counters, bell);
+    consumer_actor
+        = sys.spawn(consumer, settings, size_t{0}, coordinator, counters, bell);
     self->monitor(consumer_actor);
     CAF_REQUIRE(eventually([&] { return counters->state() == "connected"; }));
   }

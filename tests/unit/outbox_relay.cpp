@@ -120,7 +120,8 @@ CAF_TEST(at most a batch is with the bus and the next one is read ahead) {
   // sent.
   auto seen = seen_ids();
   std::sort(seen.begin(), seen.end());
-  CAF_CHECK_EQUAL(seen, std::vector<std::string>(ids.begin(), ids.begin() + 10));
+  CAF_CHECK_EQUAL(seen,
+                  std::vector<std::string>(ids.begin(), ids.begin() + 10));
   // Polls read the next batch, but the bus gets no more meanwhile.
   pass(300ms);
   CAF_CHECK_EQUAL(log->seen.size(), 10u);
