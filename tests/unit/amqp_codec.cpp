@@ -96,6 +96,27 @@ CAF_TEST(cloudevents encoding has every attribute with its type) {
   CAF_CHECK_EQUAL(body["data"]["name"], "Zoë");
 }
 
+CAF_TEST(cloudevents data that is not a JSON object travels as a string) {
+  auto ev = sample();
+  for (std::string data : {"not json", "[1,2]", "{\"a\":1} trailing",
+                           "{\"bad\":\"\xff\xfe\"}", ""}) {
+    ev.data = data;
+    auto body = json::parse(encode(ev, wire_format::cloudevents, "x").body);
+    CAF_REQUIRE(body.contains("data"));
+    CAF_CHECK(body["data"].is_string());
+    CAF_CHECK_EQUAL(body["id"], ev.id);
+  }
+  // An object with white space and escapes is embedded as the object.
+  ev.data = " {\n \"name\": \"a \\\"b\\\" \u00e9\", \"n\": [1, {}]}\n";
+  auto body = json::parse(encode(ev, wire_format::cloudevents, "x").body);
+  CAF_CHECK_EQUAL(body["data"], json::parse(ev.data));
+  // Attributes with characters JSON must escape.
+  ev.id = "id \"quoted\" \\ \n";
+  ev.topic = "user.created";
+  body = json::parse(encode(ev, wire_format::cloudevents, "x").body);
+  CAF_CHECK_EQUAL(body["id"], ev.id);
+}
+
 CAF_TEST(cloudevents source falls back to the configured one) {
   auto ev = sample();
   ev.source.clear();
