@@ -176,7 +176,8 @@ private:
   void take(delivery d) {
     ++stats_.consumed;
     auto attempts = attempts_of(d.msg);
-    auto ev = decode(as_published(d), route_.format);
+    restore_routing_key(d);
+    auto ev = decode(d, route_.format);
     if (!ev) {
       auto reason = "undecodable: " + render(ev.error());
       spdlog::warn("amqp: queue {}: delivery {} ({}): {}", route_.queue, d.tag,

@@ -75,11 +75,10 @@ uint32_t attempts_of(const message& msg) {
   return static_cast<uint32_t>(std::stoul(i->second));
 }
 
-delivery as_published(delivery d) {
+void restore_routing_key(delivery& d) {
   auto i = d.msg.headers.find(header_original_routing_key);
   if (i != d.msg.headers.end())
     d.routing_key = i->second;
-  return d;
 }
 
 message retry_message(const delivery& d, uint32_t attempts) {

@@ -91,9 +91,10 @@ std::vector<binding_spec> inbound_bindings(const inbound_route& route);
 /// The attempts header of `msg`; 0 if absent or not a number.
 uint32_t attempts_of(const message& msg);
 
-/// The delivery as first published: routing key restored from
-/// x-herald-original-routing-key, if present (the codec may need it).
-delivery as_published(delivery d);
+/// Puts back the routing key the delivery was first published with, from
+/// x-herald-original-routing-key if present (the codec may need it; a retry
+/// comes back with the queue's name as its key).
+void restore_routing_key(delivery& d);
 
 /// The delivery's message for a retry queue: body and properties as they
 /// came, persistent, attempts header set, original routing key kept.

@@ -262,13 +262,16 @@ CAF_TEST(retry and dead messages keep body and properties) {
   delivery again;
   again.routing_key = "herald.mailer";
   again.msg = retry;
-  CAF_CHECK_EQUAL(as_published(again).routing_key, "user.created");
+  restore_routing_key(again);
+  CAF_CHECK_EQUAL(again.routing_key, "user.created");
   auto dead = dead_message(again, 3, "unavailable: smtp down");
   CAF_CHECK_EQUAL(dead.body, d.msg.body);
   CAF_CHECK_EQUAL(dead.headers[header_attempts], "3");
   CAF_CHECK_EQUAL(dead.headers[header_reason], "unavailable: smtp down");
   CAF_CHECK_EQUAL(dead.headers[header_original_routing_key], "user.created");
-  CAF_CHECK_EQUAL(as_published(sample_delivery()).routing_key, "user.created");
+  auto first = sample_delivery();
+  restore_routing_key(first);
+  CAF_CHECK_EQUAL(first.routing_key, "user.created");
 }
 
 CAF_TEST(decisions without an actor) {
