@@ -390,7 +390,8 @@ CAF_TEST(a lost consumer reconnects and declares its topology again) {
            == caf::none;
   }));
   CAF_REQUIRE(eventually([&] { return stats().acked == 2; }));
-  CAF_CHECK_EQUAL(log->events().back().ev.id, "ev-after");
+  auto events = log->events();
+  CAF_CHECK_EQUAL(events.back().ev.id, "ev-after");
   CAF_CHECK_EQUAL(counters->state(), "connected");
 }
 
@@ -409,7 +410,8 @@ CAF_TEST(after a lost connection deliveries come again and old outcomes drop) {
   // Both come again on the next connection (its topology declared anew).
   CAF_REQUIRE(eventually([&] { return stats().dead_lettered == 1; }));
   CAF_REQUIRE(eventually([&] { return log->held() == 2; }));
-  CAF_CHECK_EQUAL(log->events().at(1).ev.id, "ev-held");
+  auto events = log->events();
+  CAF_CHECK_EQUAL(events.at(1).ev.id, "ev-held");
   CAF_CHECK_EQUAL(stats().consumed, 4u);
   // The outcome for the first connection's delivery is dropped: its tag
   // (1) is the new delivery's tag, too, which must stay unacked.
