@@ -43,18 +43,21 @@ public:
   /// Handles one message if one comes within `timeout`; false on timeout.
   bool receive_one(milliseconds timeout) {
     bool got = true;
-    self_->receive([&](inbound_outcome& x) { carry_out(x); },
-                   [&](caf::error& err) {
-                     spdlog::warn("amqp {}: the coordinator refused: {}", name_,
-                                  render(err));
-                   },
-                   exit_handler(),
-                   [&](caf::down_msg& x) {
-                     if (x.source == coordinator_)
-                       stop(std::move(x.reason));
-                   },
-                   drop_unexpected(),
-                   caf::after(timeout) >> [&] { got = false; });
+    self_->receive(
+        [&](std::vector<inbound_outcome>& xs) {
+          for (auto& x : xs)
+            carry_out(x);
+        },
+        [&](caf::error& err) {
+          spdlog::warn("amqp {}: the coordinator refused: {}", name_,
+                       render(err));
+        },
+        exit_handler(),
+        [&](caf::down_msg& x) {
+          if (x.source == coordinator_)
+            stop(std::move(x.reason));
+        },
+        drop_unexpected(), caf::after(timeout) >> [&] { got = false; });
     return got;
   }
 

@@ -142,14 +142,38 @@ namespace {
 
 using coordinator_ptr = coordinator_actor::stateful_pointer<inbound_state>;
 
-/// Answers the outcome of a delivery the handler had.
+/// Answers the outcome of a delivery the handler had: collected, and sent
+/// with the others that come before the flush.
 void answer(coordinator_ptr self, inbound_state::in_hand& x,
             const caf::error& err) {
   auto& st = self->state;
   st.refs.erase({x.ref.epoch, x.ref.tag});
-  if (x.to)
-    caf::anon_send(x.to, decide(st.settings, x.ref, x.attempts, err));
-  if (st.bell)
+  if (!x.to)
+    return;
+  st.outcomes.emplace_back(std::move(x.to),
+                           decide(st.settings, x.ref, x.attempts, err));
+  if (!st.flush_pending) {
+    st.flush_pending = true;
+    self->send(self, atom::send_v);
+  }
+}
+
+/// Sends the collected outcomes, one message per receiver, and rings once.
+void flush(coordinator_ptr self) {
+  auto& st = self->state;
+  st.flush_pending = false;
+  auto all = std::move(st.outcomes);
+  st.outcomes.clear();
+  for (size_t first = 0; first < all.size();) {
+    auto& to = all[first].first;
+    std::vector<inbound_outcome> batch;
+    size_t i = first;
+    for (; i < all.size() && all[i].first == to; ++i)
+      batch.push_back(std::move(all[i].second));
+    caf::anon_send(to, std::move(batch));
+    first = i;
+  }
+  if (st.bell && !all.empty())
     st.bell->ring();
 }
 
@@ -212,6 +236,7 @@ inbound(coordinator_actor::stateful_pointer<inbound_state> self,
         }
         schedule_tick(self);
       },
+      [self](atom::send) { flush(self); },
       [self](atom::tick) {
         auto& st = self->state;
         st.pending.ticked();

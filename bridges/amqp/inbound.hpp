@@ -171,17 +171,21 @@ typename Inspector::result_type inspect(Inspector& f, inbound_job& x) {
 /// Between one consumer and its route's handler.
 using inbound_actor = caf::typed_actor<
     /// Hands each event to the handler, all at once, and sends the sender
-    /// an inbound_outcome per job as the handler answers, or when it gave no
-    /// answer within handler_timeout (a failure). The consumer hands over
-    /// what it read in one go: one message, and one wake-up of a scheduler
-    /// thread, for a whole burst of deliveries.
+    /// an inbound_outcome per job (in std::vector<inbound_outcome> messages)
+    /// as the handler answers, or when it gave no answer within
+    /// handler_timeout (a failure). The consumer hands over what it read in
+    /// one go, and gets back what was answered meanwhile in one go: one
+    /// message and one wake-up each way for a whole burst of deliveries.
     caf::reacts_to<atom::handle, std::vector<inbound_job>>>;
 
-/// The coordinator as it sees itself: plus its timer.
+/// The coordinator as it sees itself: plus its timer and its flush.
 using coordinator_actor = inbound_actor::extend<
     /// Fails the deliveries whose handler_timeout passed; sent to itself
     /// while any is in hand.
-    caf::reacts_to<atom::tick>>;
+    caf::reacts_to<atom::tick>,
+    /// Sends the outcomes collected since the last one; sent to itself
+    /// after the first, so it comes after the answers already queued.
+    caf::reacts_to<atom::send>>;
 
 struct inbound_state {
   static inline const char* name = "amqp_inbound";
@@ -202,11 +206,14 @@ struct inbound_state {
   deadlines<in_hand> pending;
   /// Their (epoch, tag): a delivery is never in hand twice.
   std::set<std::pair<uint64_t, uint64_t>> refs;
+  /// Outcomes not sent yet, with their receivers.
+  std::vector<std::pair<caf::actor, inbound_outcome>> outcomes;
+  bool flush_pending = false;
 };
 
 /// The coordinator of `route`. Monitors the handler and quits (`unavailable`)
 /// when it goes down, so that the consumer stops taking work nobody handles.
-/// Rings `bell` (may be null) after each outcome it sends.
+/// Rings `bell` (may be null) after each message of outcomes it sends.
 ///
 /// A handler that never answers keeps a small record per request until it
 /// answers or goes down (the delivery itself is failed after the timeout).

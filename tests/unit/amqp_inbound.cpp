@@ -12,6 +12,7 @@
 #include <poll.h>
 
 #include <algorithm>
+#include <deque>
 #include <map>
 
 #include <caf/typed_event_based_actor.hpp>
@@ -86,12 +87,24 @@ struct fixture : herald::test::fixture {
                std::vector<inbound_job>{job(tag, attempts, id)});
   }
 
+  /// Outcomes received and not looked at yet.
+  std::deque<inbound_outcome> outcomes;
+
+  /// The next outcome the coordinator sent (they come in batches).
   inbound_outcome receive_outcome() {
-    inbound_outcome result;
-    result.ref.tag = 0;
-    self->receive([&](inbound_outcome& x) { result = std::move(x); },
-                  caf::after(std::chrono::seconds{0}) >>
-                      [] { CAF_FAIL("no outcome received"); });
+    while (outcomes.empty()) {
+      bool got = false;
+      self->receive(
+          [&](std::vector<inbound_outcome>& xs) {
+            got = true;
+            outcomes.insert(outcomes.end(), xs.begin(), xs.end());
+          },
+          caf::after(std::chrono::seconds{0}) >> [] {});
+      if (!got)
+        CAF_FAIL("no outcome received");
+    }
+    auto result = std::move(outcomes.front());
+    outcomes.pop_front();
     return result;
   }
 };
@@ -160,14 +173,18 @@ CAF_TEST(a batch is handed over at once and answered per delivery) {
                                       job(3, 0, "ev-3")});
   sched.run();
   CAF_REQUIRE_EQUAL(log->seen.size(), 3u);
-  std::map<uint64_t, verdict> outcomes;
-  for (int i = 0; i < 3; ++i) {
-    auto x = receive_outcome();
-    outcomes[x.ref.tag] = x.what;
-  }
-  CAF_CHECK_EQUAL(outcomes[1], verdict::ack);
-  CAF_CHECK_EQUAL(outcomes[2], verdict::retry);
-  CAF_CHECK_EQUAL(outcomes[3], verdict::ack);
+  // The three outcomes come back together, in one message.
+  std::map<uint64_t, verdict> verdicts;
+  self->receive(
+      [&](std::vector<inbound_outcome>& xs) {
+        for (auto& x : xs)
+          verdicts[x.ref.tag] = x.what;
+      },
+      caf::after(std::chrono::seconds{0}) >> [] {});
+  CAF_REQUIRE_EQUAL(verdicts.size(), 3u);
+  CAF_CHECK_EQUAL(verdicts[1], verdict::ack);
+  CAF_CHECK_EQUAL(verdicts[2], verdict::retry);
+  CAF_CHECK_EQUAL(verdicts[3], verdict::ack);
   CAF_CHECK(self->mailbox().empty());
 }
 
