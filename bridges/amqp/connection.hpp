@@ -12,6 +12,7 @@
 
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
+#include <caf/meta/type_name.hpp>
 
 #include "bridges/amqp/settings.hpp"
 
@@ -31,6 +32,12 @@ struct message {
   std::map<std::string, std::string> headers;
 };
 
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, message& x) {
+  return f(caf::meta::type_name("herald::amqp::message"), x.body,
+           x.content_type, x.message_id, x.timestamp, x.persistent, x.headers);
+}
+
 struct delivery {
   uint64_t tag = 0;
   bool redelivered = false;
@@ -38,6 +45,12 @@ struct delivery {
   std::string routing_key;
   message msg;
 };
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, delivery& x) {
+  return f(caf::meta::type_name("herald::amqp::delivery"), x.tag, x.redelivered,
+           x.exchange, x.routing_key, x.msg);
+}
 
 /// Queue arguments for declare_queue.
 struct queue_options {

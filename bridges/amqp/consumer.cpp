@@ -5,6 +5,7 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -176,24 +177,14 @@ private:
     hand_over();
   }
 
+  /// Queues the delivery for the coordinator, which decodes it (and sends
+  /// it back with a retry or dead outcome, for the republish).
   void take(delivery d) {
     ++stats_.consumed;
-    auto attempts = attempts_of(d.msg);
     restore_routing_key(d);
-    auto ev = decode(d, route_.format);
-    if (!ev) {
-      auto reason = "undecodable: " + render(ev.error());
-      spdlog::warn("amqp: queue {}: delivery {} ({}): {}", route_.queue, d.tag,
-                   d.msg.message_id, reason);
-      if (republish_then_ack(dead_queue(route_.queue),
-                             dead_message(d, attempts, reason), d.tag))
-        ++stats_.dead_lettered;
-      return;
-    }
-    ev->attempts = attempts;
     auto tag = d.tag;
-    in_flight_.emplace(tag, std::move(d));
-    jobs_.push_back(inbound_job{delivery_ref{epoch_, tag}, std::move(*ev)});
+    in_flight_.insert(tag);
+    jobs_.push_back(inbound_job{delivery_ref{epoch_, tag}, std::move(d)});
   }
 
   /// Hands what was taken to the coordinator, in one message.
@@ -205,14 +196,13 @@ private:
     jobs_.clear();
   }
 
-  void carry_out(const inbound_outcome& x) {
+  void carry_out(inbound_outcome& x) {
     if (!conn_ || x.ref.epoch != epoch_)
       return; // Of a lost connection: RabbitMQ redelivers it.
-    auto i = in_flight_.find(x.ref.tag);
-    if (i == in_flight_.end())
+    if (in_flight_.erase(x.ref.tag) == 0)
       return;
-    auto d = std::move(i->second);
-    in_flight_.erase(i);
+    auto& d = x.d;
+    d.tag = x.ref.tag;
     switch (x.what) {
     case verdict::ack:
       acks_.push_back(d.tag);
@@ -223,8 +213,9 @@ private:
         ++stats_.retried;
       break;
     case verdict::dead:
-      spdlog::warn("amqp: queue {}: message {} dead after {} attempt(s): {}",
-                   route_.queue, d.msg.message_id, x.attempts, x.reason);
+      spdlog::warn("amqp: queue {}: message {} to {} after {} attempt(s): {}",
+                   route_.queue, d.msg.message_id, dead_queue(route_.queue),
+                   x.attempts, x.reason);
       if (republish_then_ack(dead_queue(route_.queue),
                              dead_message(d, x.attempts, x.reason), d.tag))
         ++stats_.dead_lettered;
@@ -243,7 +234,7 @@ private:
       return;
     std::sort(acks_.begin(), acks_.end());
     auto open = in_flight_.empty() ? std::numeric_limits<uint64_t>::max()
-                                   : in_flight_.begin()->first;
+                                   : *in_flight_.begin();
     auto split = std::lower_bound(acks_.begin(), acks_.end(), open);
     caf::error err;
     if (split != acks_.begin())
@@ -291,7 +282,7 @@ private:
   /// Counts connections; outcomes carry the one their delivery came on.
   uint64_t epoch_ = 0;
   /// Delivery tag -> the delivery, until its outcome is carried out.
-  std::map<uint64_t, delivery> in_flight_;
+  std::set<uint64_t> in_flight_;
   /// Tags handled successfully, to ack after the mailbox is drained.
   std::vector<uint64_t> acks_;
   /// Taken, not yet handed to the coordinator.

@@ -1,14 +1,17 @@
 // The consumer of one inbound route: a blocking actor on its own thread that
 // owns one AMQP connection (rabbitmq-c connections are not thread-safe) for
 // the route's queue. It declares the route's topology on every (re)connect,
-// takes up to `prefetch` deliveries at once, decodes them and hands them to
-// the route's coordinator (inbound.hpp), then carries out each outcome:
+// takes up to `prefetch` deliveries at once and hands what it read together
+// to the route's coordinator (inbound.hpp), which decodes them on a scheduler
+// thread and asks the handler; then it carries out each outcome:
 //
 //   ack   -> basic.ack (those that come together share one, with `multiple`)
 //   retry -> publish to <queue>.retry.<n>, wait for the confirm, basic.ack
 //   dead  -> publish to <queue>.dead, wait for the confirm, basic.ack
 //
-// A delivery that does not decode goes to <queue>.dead at once. Nothing is
+// A delivery that does not decode goes to <queue>.dead at once. The
+// delivery travels with a retry or dead outcome; for an ack only its tag is
+// needed, so the consumer keeps tags, not copies. Nothing is
 // acked before its copy is confirmed, so nothing is lost; a crash in between
 // means a duplicate, which handlers absorb (idempotent by event id).
 //
@@ -18,8 +21,8 @@
 // reconnects with exponential backoff (reconnect_min .. reconnect_max).
 //
 // It waits for its socket and its doorbell (doorbell.hpp) at once: the
-// coordinator rings after each outcome it sends, so an outcome is carried
-// out at once even while no delivery comes.
+// coordinator rings after each message of outcomes it sends, so outcomes are
+// carried out at once even while no delivery comes.
 //
 // It stops, closing its connection (unacked deliveries go back to the
 // queue), on an exit message or when its coordinator goes down.

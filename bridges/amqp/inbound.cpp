@@ -10,6 +10,7 @@
 #include <caf/send.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include "bridges/amqp/codec.hpp"
 #include "messages/error.hpp"
 
 namespace herald::amqp {
@@ -142,20 +143,28 @@ namespace {
 
 using coordinator_ptr = coordinator_actor::stateful_pointer<inbound_state>;
 
-/// Answers the outcome of a delivery the handler had: collected, and sent
-/// with the others that come before the flush.
-void answer(coordinator_ptr self, inbound_state::in_hand& x,
-            const caf::error& err) {
+/// Collects an outcome for `to`; it goes out with the others that come
+/// before the flush.
+void emit(coordinator_ptr self, caf::actor to, inbound_outcome x) {
   auto& st = self->state;
-  st.refs.erase({x.ref.epoch, x.ref.tag});
-  if (!x.to)
+  if (!to)
     return;
-  st.outcomes.emplace_back(std::move(x.to),
-                           decide(st.settings, x.ref, x.attempts, err));
+  st.outcomes.emplace_back(std::move(to), std::move(x));
   if (!st.flush_pending) {
     st.flush_pending = true;
     self->send(self, atom::send_v);
   }
+}
+
+/// Answers the outcome of a delivery the handler had.
+void answer(coordinator_ptr self, inbound_state::in_hand& x,
+            const caf::error& err) {
+  auto& st = self->state;
+  st.refs.erase({x.ref.epoch, x.ref.tag});
+  auto outcome = decide(st.settings, x.ref, x.attempts, err);
+  if (outcome.what != verdict::ack)
+    outcome.d = std::move(x.d);
+  emit(self, std::move(x.to), std::move(outcome));
 }
 
 /// Sends the collected outcomes, one message per receiver, and rings once.
@@ -217,16 +226,32 @@ inbound(coordinator_actor::stateful_pointer<inbound_state> self,
         auto due = self->clock().now() + st.settings.handler_timeout;
         for (auto& job : jobs) {
           auto ref = job.ref;
-          if (!st.refs.emplace(ref.epoch, ref.tag).second) {
+          if (st.refs.count({ref.epoch, ref.tag}) > 0) {
             spdlog::warn("amqp: queue {}: delivery {} is with the handler "
                          "already; ignored",
                          st.route.queue, ref.tag);
             continue;
           }
+          auto attempts = attempts_of(job.d.msg);
+          auto ev = decode(job.d, st.route.format);
+          if (!ev) {
+            inbound_outcome dead;
+            dead.ref = ref;
+            dead.what = verdict::dead;
+            dead.attempts = attempts;
+            dead.reason = "undecodable: " + render(ev.error());
+            spdlog::warn("amqp: queue {}: delivery {} ({}): {}", st.route.queue,
+                         ref.tag, job.d.msg.message_id, dead.reason);
+            dead.d = std::move(job.d);
+            emit(self, to, std::move(dead));
+            continue;
+          }
+          ev->attempts = attempts;
+          st.refs.emplace(ref.epoch, ref.tag);
           auto id = st.pending.add(
-              due, inbound_state::in_hand{to, ref, job.ev.attempts});
+              due, inbound_state::in_hand{to, ref, attempts, std::move(job.d)});
           self->request(st.handler, caf::infinite, atom::handle_v,
-                        std::move(job.ev))
+                        std::move(*ev))
               .then([self, id](caf::ok_atom) { finish(self, id, caf::none); },
                     [self, id](caf::error& err) {
                       finish(self, id,

@@ -139,12 +139,14 @@ struct inbound_outcome {
   uint32_t attempts = 0;
   /// retry and dead: the handler's error.
   std::string reason;
+  /// retry and dead: the delivery, to republish (the consumer keeps none).
+  delivery d;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, inbound_outcome& x) {
   return f(caf::meta::type_name("herald::amqp::inbound_outcome"), x.ref, x.what,
-           x.attempts, x.reason);
+           x.attempts, x.reason, x.d);
 }
 
 /// The outcome of handling a delivery that had failed `attempts` times
@@ -156,24 +158,26 @@ inbound_outcome decide(const amqp_settings& settings, delivery_ref ref,
 
 // -- the coordinator ----------------------------------------------------------
 
-/// A decoded delivery for the handler.
+/// A delivery for the handler, as it came (routing key restored). The
+/// coordinator decodes it: on a scheduler thread, beside the consumer's.
 struct inbound_job {
   delivery_ref ref;
-  /// attempts = failed attempts so far.
-  event ev;
+  delivery d;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, inbound_job& x) {
-  return f(caf::meta::type_name("herald::amqp::inbound_job"), x.ref, x.ev);
+  return f(caf::meta::type_name("herald::amqp::inbound_job"), x.ref, x.d);
 }
 
 /// Between one consumer and its route's handler.
 using inbound_actor = caf::typed_actor<
-    /// Hands each event to the handler, all at once, and sends the sender
-    /// an inbound_outcome per job (in std::vector<inbound_outcome> messages)
-    /// as the handler answers, or when it gave no answer within
-    /// handler_timeout (a failure). The consumer hands over what it read in
+    /// Decodes each delivery and hands the event to the handler, all at
+    /// once, and sends the sender an inbound_outcome per job (in
+    /// std::vector<inbound_outcome> messages) as the handler answers, or
+    /// when it gave no answer within handler_timeout (a failure). One that
+    /// does not decode is dead at once (attempts as its header says, reason
+    /// "undecodable: ..."). The consumer hands over what it read in
     /// one go, and gets back what was answered meanwhile in one go: one
     /// message and one wake-up each way for a whole burst of deliveries.
     caf::reacts_to<atom::handle, std::vector<inbound_job>>>;
@@ -195,6 +199,8 @@ struct inbound_state {
     caf::actor to;
     delivery_ref ref;
     uint32_t attempts = 0;
+    /// Goes back with a retry or dead outcome.
+    delivery d;
   };
   amqp_settings settings;
   inbound_route route;

@@ -18,6 +18,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "bridges/amqp/bridge.hpp"
+#include "bridges/amqp/codec.hpp"
 #include "tests/support/recording_handler.hpp"
 
 using namespace herald;
@@ -74,12 +75,19 @@ struct fixture : herald::test::fixture {
     return receive_outcome();
   }
 
+  /// A delivery of a CloudEvent with `id` that failed `attempts` times.
   static inbound_job job(uint64_t tag, uint32_t attempts,
                          const std::string& id) {
     auto ev = herald::test::make_event("user.created", "user:1", tag);
     ev.id = id;
-    ev.attempts = attempts;
-    return inbound_job{delivery_ref{7, tag}, std::move(ev)};
+    delivery d;
+    d.tag = tag;
+    d.exchange = "herald.events";
+    d.routing_key = "user.created";
+    d.msg = encode(ev, wire_format::cloudevents, "test");
+    if (attempts > 0)
+      d.msg.headers[header_attempts] = std::to_string(attempts);
+    return inbound_job{delivery_ref{7, tag}, std::move(d)};
   }
 
   void send(uint64_t tag, uint32_t attempts, const std::string& id) {
@@ -186,6 +194,26 @@ CAF_TEST(a batch is handed over at once and answered per delivery) {
   CAF_CHECK_EQUAL(verdicts[2], verdict::retry);
   CAF_CHECK_EQUAL(verdicts[3], verdict::ack);
   CAF_CHECK(self->mailbox().empty());
+}
+
+CAF_TEST(an undecodable delivery is dead at once without the handler) {
+  auto bad = job(4, 2, "ev-4");
+  bad.d.msg.body = "not json";
+  self->send(coordinator, atom::handle_v,
+             std::vector<inbound_job>{std::move(bad), job(5, 0, "ev-5")});
+  sched.run();
+  // Only the good one reached the handler.
+  CAF_REQUIRE_EQUAL(log->seen.size(), 1u);
+  CAF_CHECK_EQUAL(log->seen[0].id, "ev-5");
+  std::map<uint64_t, inbound_outcome> by_tag;
+  for (int i = 0; i < 2; ++i) {
+    auto x = receive_outcome();
+    by_tag[x.ref.tag] = x;
+  }
+  CAF_CHECK_EQUAL(by_tag[4].what, verdict::dead);
+  CAF_CHECK_EQUAL(by_tag[4].attempts, 2u);
+  CAF_CHECK_EQUAL(by_tag[4].reason.rfind("undecodable: ", 0), 0u);
+  CAF_CHECK_EQUAL(by_tag[5].what, verdict::ack);
 }
 
 CAF_TEST(a delivery handed over twice is handled once) {
@@ -321,6 +349,8 @@ CAF_TEST(decisions without an actor) {
 CAF_TEST(handled means ack) {
   auto outcome = hand(3, 0);
   CAF_CHECK_EQUAL(outcome.what, verdict::ack);
+  // Nothing to republish: the delivery stays with the coordinator.
+  CAF_CHECK(outcome.d.msg.body.empty());
   CAF_CHECK_EQUAL(outcome.ref.epoch, 7u);
   CAF_CHECK_EQUAL(outcome.ref.tag, 3u);
   CAF_REQUIRE_EQUAL(log->seen.size(), 1u);
@@ -333,6 +363,9 @@ CAF_TEST(failed below the limit means retry with one more attempt) {
   CAF_CHECK_EQUAL(outcome.what, verdict::retry);
   CAF_CHECK_EQUAL(outcome.attempts, 1u);
   CAF_CHECK_EQUAL(outcome.ref.tag, 3u);
+  // The delivery comes back for the republish, as it came.
+  CAF_CHECK_EQUAL(outcome.d.msg.message_id, "ev-1");
+  CAF_CHECK_EQUAL(outcome.d.msg.body, job(3, 0, "ev-1").d.msg.body);
   outcome = hand(4, 1);
   CAF_CHECK_EQUAL(outcome.what, verdict::retry);
   CAF_CHECK_EQUAL(outcome.attempts, 2u);
