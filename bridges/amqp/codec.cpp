@@ -4,9 +4,11 @@
 #include <cstdio>
 #include <ctime>
 #include <optional>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
+#include "bridges/amqp/cloudevent_reader.hpp"
 #include "messages/digest.hpp"
 #include "messages/error.hpp"
 
@@ -29,12 +31,15 @@ std::string dump(const json& j) {
 
 /// "Application/JSON; charset=utf-8" -> "application/json".
 std::string media_type(const std::string& content_type) {
-  auto end = content_type.find(';');
-  auto type = content_type.substr(0, end);
   std::string result;
-  for (auto c : type)
-    if (!std::isspace(static_cast<unsigned char>(c)))
-      result += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  result.reserve(content_type.size());
+  for (auto c : content_type) {
+    if (c == ';')
+      break;
+    if (c == ' ' || (c >= '\t' && c <= '\r')) // isspace in the C locale
+      continue;
+    result += c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+  }
   return result;
 }
 
@@ -43,28 +48,10 @@ bool is_json_media_type(const std::string& type) {
          || (type.size() > 5 && type.compare(type.size() - 5, 5, "+json") == 0);
 }
 
-/// "user:<data.user_id>" when data has a user id, else `fallback`.
-std::string key_of(const json& data, const std::string& fallback) {
-  auto i = data.find("user_id");
-  if (i != data.end()) {
-    if (i->is_number_integer())
-      return "user:" + std::to_string(i->get<int64_t>());
-    if (i->is_string() && !i->get_ref<const std::string&>().empty())
-      return "user:" + i->get<std::string>();
-  }
-  return fallback;
-}
-
-/// The string attribute `name`, or an error if missing, not a string or
-/// empty.
-caf::expected<std::string> required_string(const json& body, const char* name) {
-  auto i = body.find(name);
-  if (i == body.end())
-    return undecodable(std::string{"CloudEvent has no "} + name);
-  if (!i->is_string() || i->get_ref<const std::string&>().empty())
-    return undecodable(std::string{"CloudEvent "} + name
-                       + " is not a non-empty string");
-  return i->get<std::string>();
+/// "user:<user_id>" when the data names a user, else `fallback`.
+std::string key_of(const std::optional<std::string>& user_id,
+                   const std::string& fallback) {
+  return user_id ? "user:" + *user_id : fallback;
 }
 
 /// Reads `n` digits at `pos`.
@@ -89,9 +76,7 @@ message encode_cloudevent(const event& ev, const std::string& source) {
   auto time = format_rfc3339_ms(ev.time);
   // An event's data is a JSON object by contract: checked (without building
   // it) and spliced in as it is, rather than parsed and written again.
-  auto first = ev.data.find_first_not_of(" \t\r\n");
-  if (first != std::string::npos && ev.data[first] == '{'
-      && json::accept(ev.data)) {
+  if (read_object(ev.data).object) {
     msg.body.reserve(ev.data.size() + ev.id.size() + src.size()
                      + ev.topic.size() + 160);
     msg.body += R"({"specversion":"1.0","id":)";
@@ -134,54 +119,59 @@ caf::expected<event> decode_cloudevent(const delivery& d) {
   if (type != cloudevents_content_type && type != json_content_type)
     return undecodable("content type '" + d.msg.content_type + "' is not "
                        + cloudevents_content_type);
-  auto body = json::parse(d.msg.body, nullptr, false);
-  if (body.is_discarded())
+  auto body = read_cloudevent(d.msg.body);
+  if (!body.json)
     return undecodable("body is not JSON");
-  if (!body.is_object())
+  if (!body.object)
     return undecodable("body is not a JSON object");
-  auto version = body.find("specversion");
-  if (version == body.end())
+  if (body.specversion.kind == json_member::missing)
     return undecodable("CloudEvent has no specversion");
-  if (!version->is_string() || *version != "1.0")
-    return undecodable("CloudEvent specversion " + dump(*version)
+  if (body.specversion.kind != json_member::string
+      || body.specversion.value != "1.0")
+    return undecodable("CloudEvent specversion " + body.specversion.json()
                        + " is not \"1.0\"");
   event ev;
-  for (auto [name, field] :
-       {std::pair{"id", &ev.id}, {"source", &ev.source}, {"type", &ev.topic}}) {
-    auto value = required_string(body, name);
-    if (!value)
-      return std::move(value.error());
-    *field = std::move(*value);
+  for (auto [name, member, field] : {std::tuple{"id", &body.id, &ev.id},
+                                     {"source", &body.source, &ev.source},
+                                     {"type", &body.type, &ev.topic}}) {
+    if (member->kind == json_member::missing)
+      return undecodable(std::string{"CloudEvent has no "} + name);
+    if (member->kind != json_member::string || member->value.empty())
+      return undecodable(std::string{"CloudEvent "} + name
+                         + " is not a non-empty string");
+    *field = std::move(member->value);
   }
-  if (auto i = body.find("datacontenttype"); i != body.end())
-    if (!i->is_string()
-        || !is_json_media_type(media_type(i->get<std::string>())))
-      return undecodable("CloudEvent datacontenttype " + dump(*i)
+  auto& dct = body.datacontenttype;
+  if (dct.kind != json_member::missing)
+    if (dct.kind != json_member::string
+        || !is_json_media_type(media_type(dct.value)))
+      return undecodable("CloudEvent datacontenttype " + dct.json()
                          + " is not JSON");
-  if (body.contains("data_base64"))
+  if (body.data_base64.kind != json_member::missing)
     return undecodable("CloudEvent data_base64 is not supported");
-  auto data = body.find("data");
-  if (data == body.end())
+  if (body.data.kind == json_member::missing)
     return undecodable("CloudEvent has no data");
-  if (!data->is_object())
+  if (body.data.kind != json_member::object)
     return undecodable("CloudEvent data is not a JSON object");
-  if (auto i = body.find("time"); i != body.end()) {
-    auto time = i->is_string() ? parse_rfc3339(i->get<std::string>())
-                               : std::optional<int64_t>{};
+  if (body.time.kind != json_member::missing) {
+    auto time = body.time.kind == json_member::string
+                    ? parse_rfc3339(body.time.value)
+                    : std::optional<int64_t>{};
     if (!time)
-      return undecodable("CloudEvent time " + dump(*i) + " is not RFC 3339");
+      return undecodable("CloudEvent time " + body.time.json()
+                         + " is not RFC 3339");
     ev.time = *time;
   } else {
     ev.time = d.msg.timestamp * 1000;
   }
-  ev.key = key_of(*data, ev.id);
-  ev.data = dump(*data);
+  ev.key = key_of(body.user_id, ev.id);
+  ev.data = std::move(body.data.value);
   return ev;
 }
 
 caf::expected<event> decode_micro(const delivery& d) {
-  auto data = json::parse(d.msg.body, nullptr, false);
-  if (data.is_discarded() || !data.is_object())
+  auto data = read_object(d.msg.body);
+  if (!data.object)
     return undecodable("micro message body is not a JSON object");
   auto header = [&](const char* name) {
     auto i = d.msg.headers.find(name);
@@ -201,7 +191,7 @@ caf::expected<event> decode_micro(const delivery& d) {
     ev.id = "micro-" + sha256_hex(ev.topic + "\n" + d.msg.body);
   ev.source = "micro";
   ev.time = d.msg.timestamp * 1000;
-  ev.key = key_of(data, ev.id);
+  ev.key = key_of(data.user_id, ev.id);
   ev.data = d.msg.body;
   return ev;
 }
