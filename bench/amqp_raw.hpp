@@ -11,9 +11,11 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -95,8 +97,27 @@ struct arrivals {
     int64_t none = 0;
     first_ns.compare_exchange_strong(none, t);
     last_ns = t;
-    ++count;
+    if (++count == target) {
+      std::lock_guard<std::mutex> guard{mtx};
+      reached.notify_all();
+    }
   }
+
+  /// Sleeps until `n` arrived (one wake-up: a waiting thread polling every
+  /// few microseconds would take CPU from the side it measures); fatal
+  /// after `deadline`.
+  void await(uint64_t n, clock_type::time_point deadline) {
+    target = n;
+    std::unique_lock<std::mutex> guard{mtx};
+    if (!reached.wait_until(guard, deadline, [&] { return count >= n; }))
+      die("timed out after " + std::to_string(count) + " of "
+          + std::to_string(n) + " deliveries");
+  }
+
+private:
+  std::atomic<uint64_t> target{0};
+  std::mutex mtx;
+  std::condition_variable reached;
 };
 
 /// Latencies in microseconds of `n` events sent one at a time, 1 ms apart:

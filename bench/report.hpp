@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <vector>
 
 namespace herald::bench {
@@ -39,9 +40,11 @@ struct paired_rates {
 /// Runs `rounds` rounds of `run_raw` and `run_herald` (each answers a rate),
 /// the order alternating between rounds so that neither always runs on the
 /// warmer (or more loaded) side.
+/// With HERALD_BENCH_ROUNDS set, each round's figures go to stderr.
 template <class Raw, class Herald>
 paired_rates alternate(size_t rounds, Raw run_raw, Herald run_herald) {
   paired_rates result;
+  auto verbose = std::getenv("HERALD_BENCH_ROUNDS") != nullptr;
   for (size_t round = 0; round < rounds; ++round) {
     if (round % 2 == 0) {
       result.raw.push_back(run_raw());
@@ -50,6 +53,13 @@ paired_rates alternate(size_t rounds, Raw run_raw, Herald run_herald) {
       result.herald.push_back(run_herald());
       result.raw.push_back(run_raw());
     }
+    if (verbose)
+      std::fprintf(stderr,
+                   "  round %zu (%s first): herald %.1f raw %.1f "
+                   "ratio %.3f\n",
+                   round + 1, round % 2 == 0 ? "raw" : "herald",
+                   result.herald.back(), result.raw.back(),
+                   result.herald.back() / result.raw.back());
   }
   return result;
 }
