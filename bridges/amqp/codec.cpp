@@ -1,5 +1,6 @@
 #include "bridges/amqp/codec.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <ctime>
@@ -27,6 +28,22 @@ caf::error undecodable(const std::string& why) {
 /// Dumps without throwing on invalid UTF-8 (replaced by U+FFFD).
 std::string dump(const json& j) {
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+/// Appends `text` as a JSON string. Printable ASCII (ids, topics, node
+/// names) is written as it is; anything else goes through nlohmann, which
+/// replaces invalid UTF-8.
+void append_string(std::string& out, const std::string& text) {
+  auto plain = std::all_of(text.begin(), text.end(), [](char c) {
+    return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+  });
+  if (!plain) {
+    out += dump(text);
+    return;
+  }
+  out += '"';
+  out += text;
+  out += '"';
 }
 
 /// "Application/JSON; charset=utf-8" -> "application/json".
@@ -80,11 +97,11 @@ message encode_cloudevent(const event& ev, const std::string& source) {
     msg.body.reserve(ev.data.size() + ev.id.size() + src.size()
                      + ev.topic.size() + 160);
     msg.body += R"({"specversion":"1.0","id":)";
-    msg.body += dump(ev.id);
+    append_string(msg.body, ev.id);
     msg.body += R"(,"source":)";
-    msg.body += dump(src);
+    append_string(msg.body, src);
     msg.body += R"(,"type":)";
-    msg.body += dump(ev.topic);
+    append_string(msg.body, ev.topic);
     msg.body += R"(,"time":")";
     msg.body += time;
     msg.body += R"(","datacontenttype":")";
@@ -216,20 +233,48 @@ caf::expected<event> decode(const delivery& d, wire_format format) {
 }
 
 std::string format_rfc3339_ms(int64_t unix_ms) {
-  auto secs = unix_ms / 1000;
-  auto ms = unix_ms % 1000;
-  if (ms < 0) {
-    ms += 1000;
-    secs -= 1;
+  // Floor division: -1 ms is 23:59:59.999 of the day before the epoch.
+  constexpr int64_t ms_per_day = 86400000;
+  auto days = unix_ms / ms_per_day;
+  auto in_day = unix_ms % ms_per_day;
+  if (in_day < 0) {
+    in_day += ms_per_day;
+    days -= 1;
   }
-  auto t = static_cast<std::time_t>(secs);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[80];
-  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                tm.tm_min, tm.tm_sec, static_cast<int>(ms));
-  return buf;
+  // The civil date of a day count (the proleptic Gregorian calendar in eras
+  // of 400 years, the year starting on March 1 so that leap days fall last).
+  auto z = days + 719468;
+  auto era = (z >= 0 ? z : z - 146096) / 146097;
+  auto doe = z - era * 146097;
+  auto yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  auto doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  auto mp = (5 * doy + 2) / 153;
+  auto day = doy - (153 * mp + 2) / 5 + 1;
+  auto month = mp < 10 ? mp + 3 : mp - 9;
+  auto year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+  if (year < 0 || year > 9999) { // Not four digits: as the C library does.
+    auto t = static_cast<std::time_t>(unix_ms / 1000 - (unix_ms % 1000 < 0));
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[80];
+    std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+                  tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                  tm.tm_min, tm.tm_sec, static_cast<int>(in_day % 1000));
+    return buf;
+  }
+  char out[] = "0000-00-00T00:00:00.000Z";
+  auto put = [&out](size_t pos, int64_t value, int width) {
+    for (auto i = pos + static_cast<size_t>(width); i > pos; value /= 10)
+      out[--i] = static_cast<char>('0' + value % 10);
+  };
+  put(0, year, 4);
+  put(5, month, 2);
+  put(8, day, 2);
+  put(11, in_day / 3600000, 2);
+  put(14, in_day / 60000 % 60, 2);
+  put(17, in_day / 1000 % 60, 2);
+  put(20, in_day % 1000, 3);
+  return out;
 }
 
 std::optional<int64_t> parse_rfc3339(const std::string& s) {

@@ -146,8 +146,8 @@ storage_actor::behavior_type fake_storage(storage_actor::pointer,
           changed.push_back("email");
         if (p.set_role && p.role != acc.profile.role)
           changed.push_back("role");
-        bool new_hash = p.set_password_hash
-                        && p.password_hash != acc.password_hash;
+        bool new_hash
+            = p.set_password_hash && p.password_hash != acc.password_hash;
         if (p.set_name)
           acc.profile.name = p.name;
         if (p.set_email)
@@ -261,6 +261,8 @@ storage_actor::behavior_type fake_storage(storage_actor::pointer,
           return unavailable();
         for (auto seq : seqs)
           store->outbox.erase(seq);
+        if (store->after_outbox_done)
+          store->after_outbox_done(*store);
         return caf::ok_atom_v;
       },
       [store](atom::outbox_failed, uint64_t seq, const std::string& error,

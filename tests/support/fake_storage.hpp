@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -46,6 +47,9 @@ struct fake_store {
   /// Number of requests received, by kind.
   size_t creates = 0;
   size_t updates = 0;
+  /// Called (on the storage actor) after delivered rows were deleted; a
+  /// benchmark learns that the outbox emptied without asking in a loop.
+  std::function<void(const fake_store&)> after_outbox_done;
 };
 
 /// Spawnable behavior: `sys.spawn(fake_storage, store)`.

@@ -7,6 +7,9 @@
 
 #include "tests/test.hpp"
 
+#include <ctime>
+#include <random>
+
 #include <nlohmann/json.hpp>
 
 #include "bridges/amqp/publisher.hpp"
@@ -215,6 +218,47 @@ CAF_TEST(rfc 3339 times) {
         "2023-02-30T00:00:00Z", "2023-11-14T22:13:20.Z",
         "2023-11-14T22:13:20Zjunk", "2023-11-14T22:13:20+0100"})
     CAF_CHECK(!parse_rfc3339(bad));
+}
+
+CAF_TEST(rfc 3339 times agree with the C library) {
+  // The C library's gmtime_r is the judge; every value also reads back.
+  auto reference = [](int64_t unix_ms) {
+    auto secs = unix_ms / 1000 - (unix_ms % 1000 < 0 ? 1 : 0);
+    auto ms = unix_ms - secs * 1000;
+    auto t = static_cast<std::time_t>(secs);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[80];
+    std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+                  tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                  tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+    return std::string{buf};
+  };
+  constexpr int64_t day = 86400000;
+  std::vector<int64_t> values = {0,
+                                 -1,
+                                 1,
+                                 day - 1,
+                                 day,
+                                 -day,
+                                 -day - 1,
+                                 951782400000,     // 2000-02-29
+                                 951868800000,     // 2000-03-01
+                                 -2203891200000,   // 1900-03-01
+                                 4107456000000,    // 2100-02-28
+                                 4107542400000,    // 2100-03-01
+                                 253402300799999,  // 9999-12-31T23:59:59.999
+                                 -62167219200000}; // 0000-01-01
+  std::mt19937_64 rng{42};
+  std::uniform_int_distribution<int64_t> any{-62167219200000, 253402300799999};
+  for (int i = 0; i < 20000; ++i)
+    values.push_back(any(rng));
+  for (auto x : values) {
+    auto text = format_rfc3339_ms(x);
+    CAF_CHECK_EQUAL(text, reference(x));
+    if (x >= 0)
+      CAF_CHECK_EQUAL(parse_rfc3339(text), x);
+  }
 }
 
 // -- go-micro
