@@ -74,9 +74,11 @@ event_bus(event_bus_impl::stateful_pointer<event_bus_state> self,
         op->topic = ev.topic;
         op->open = handlers.size();
         auto id = st.pending.add(self->clock().now() + st.timeout, op);
-        // No request timeouts: the tick fails what takes too long.
-        for (auto& h : handlers)
-          self->request(h, caf::infinite, atom::handle_v, ev)
+        // No request timeouts: the tick fails what takes too long. The
+        // last handler gets the event itself, the others copies.
+        for (size_t i = 0; i < handlers.size(); ++i)
+          self->request(handlers[i], caf::infinite, atom::handle_v,
+                        i + 1 < handlers.size() ? event{ev} : std::move(ev))
               .then([self, id,
                      op](caf::ok_atom) { answered(self, id, op, caf::none); },
                     [self, id, op](caf::error& err) {

@@ -249,6 +249,7 @@ storage_actor::behavior_type fake_storage(storage_actor::pointer,
         if (store->down)
           return unavailable();
         std::vector<event> result;
+        result.reserve(std::min<size_t>(limit, store->outbox.size()));
         for (auto i = store->outbox.upper_bound(after);
              i != store->outbox.end() && result.size() < limit; ++i)
           if (store->dead.count(i->first) == 0)
