@@ -4,6 +4,9 @@
 #include <deque>
 #include <limits>
 #include <map>
+#include <optional>
+#include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -146,6 +149,14 @@ private:
 
   // -- requests ---------------------------------------------------------------
 
+  /// route_of, remembered per topic (a node publishes a handful of topics).
+  std::optional<size_t> cached_route(const std::string& topic) {
+    auto i = routes_.find(topic);
+    if (i == routes_.end())
+      i = routes_.emplace(topic, route_of(settings_, topic)).first;
+    return i->second;
+  }
+
   route_counters* counters_of(size_t route) {
     if (counters_ == nullptr || route >= counters_->routes.size())
       return nullptr;
@@ -154,7 +165,7 @@ private:
 
   void take(event& ev) {
     auto rp = self_->make_response_promise<caf::ok_atom>();
-    auto route = route_of(settings_, ev.topic);
+    auto route = cached_route(ev.topic);
     if (!route) {
       rp.deliver(caf::ok_atom_v);
       return;
@@ -275,6 +286,8 @@ private:
   confirm_tracker tracker_;
   /// Delivery tag -> its request, until the broker answered.
   std::map<uint64_t, request> open_;
+  /// Topic -> its route (index into settings.outbound), if it has one.
+  std::unordered_map<std::string, std::optional<size_t>> routes_;
   /// Delivery tags in send order with their confirm deadlines.
   std::deque<std::pair<uint64_t, clock_type::time_point>> deadlines_;
 };
