@@ -14,7 +14,7 @@ using self_ptr = outbox_relay_actor::stateful_pointer<outbox_relay_state>;
 using clock_type = outbox_relay_state::clock;
 
 void dispatch(self_ptr self);
-void fetch(self_ptr self);
+void fetch(self_ptr self, bool from_start = false);
 
 /// Puts `key` among the ready ones if its head can go: not with the bus, no
 /// retry pending.
@@ -57,8 +57,15 @@ void flush(self_ptr self) {
           });
 }
 
-void fetch(self_ptr self) {
+/// Reads rows into the queues. Sequence numbers are assigned at insert but
+/// become visible at commit, so a row can appear below one already seen:
+/// reading ahead starts after the highest seq read so far, and every poll
+/// tick reads `from_start`, skipping the rows this relay holds (queued, or
+/// delivered and not yet deleted). A row that commits late thus waits one
+/// poll interval at most, and a read ahead returns only new rows.
+void fetch(self_ptr self, bool from_start) {
   auto& st = self->state;
+  st.rescan = st.rescan || from_start;
   if (st.fetching || st.flushing) {
     st.fetch_again = true;
     return;
@@ -67,19 +74,19 @@ void fetch(self_ptr self) {
     return; // A batch in hand and more read ahead: enough in memory.
   st.fetching = true;
   st.fetch_again = false;
-  // Always from the start: sequence numbers are assigned at insert but
-  // become visible at commit, so a row can appear below one already seen.
-  // Rows this relay holds (queued, or delivered and not yet deleted) are
-  // skipped; the limit leaves room for them.
-  auto limit = static_cast<uint32_t>(st.settings.batch + st.known.size());
+  auto after = st.rescan ? uint64_t{0} : st.high;
+  auto limit = static_cast<uint32_t>(st.settings.batch
+                                     + (st.rescan ? st.known.size() : 0));
+  st.rescan = false;
   self->request(st.store, st.settings.storage_timeout, atom::outbox_fetch_v,
-                uint64_t{0}, limit)
+                after, limit)
       .then(
           [self, limit](std::vector<event>& rows) {
             auto& st = self->state;
             st.fetching = false;
             size_t fresh = 0;
             for (auto& ev : rows) {
+              st.high = std::max(st.high, ev.seq);
               if (!st.known.insert(ev.seq).second)
                 continue;
               ++fresh;
@@ -285,7 +292,7 @@ outbox_relay(outbox_relay_actor::stateful_pointer<outbox_relay_state> self,
         expire(self);
         flush(self);
         dispatch(self); // Retries that came due.
-        fetch(self);
+        fetch(self, true);
         self->delayed_send(self, self->state.settings.poll_interval,
                            atom::tick_v);
       },

@@ -74,6 +74,10 @@ struct outbox_relay_state {
   /// Delivered rows not yet deleted.
   std::vector<uint64_t> done;
   bool fetching = false;
+  /// The highest seq read so far: reading ahead starts after it.
+  uint64_t high = 0;
+  /// The next read starts from the first row (see fetch in the .cpp).
+  bool rescan = false;
   /// The last fetch was a full batch: more rows are probably waiting.
   bool more = false;
   bool fetch_again = false;

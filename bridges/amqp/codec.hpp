@@ -37,7 +37,8 @@ message encode(const event& ev, wire_format format, const std::string& source);
 /// - micro: the body a JSON object; topic from the Micro-Topic header, else
 ///   the routing key; id from Micro-Id, else message_id, else "micro-" +
 ///   SHA-256 of topic and body (a redelivered message keeps its id).
-/// Both: key "user:<data.user_id>" when data has a user_id, else the id;
+/// Both: data is the object's JSON text as it was sent (not rewritten);
+/// key "user:<data.user_id>" when data has a user_id, else the id;
 /// time from the message when the body has none; seq and attempts 0.
 caf::expected<event> decode(const delivery& d, wire_format format);
 

@@ -248,6 +248,7 @@ storage_actor::behavior_type fake_storage(storage_actor::pointer,
               uint32_t limit) -> caf::result<std::vector<event>> {
         if (store->down)
           return unavailable();
+        store->fetched_after.push_back(after);
         std::vector<event> result;
         result.reserve(std::min<size_t>(limit, store->outbox.size()));
         for (auto i = store->outbox.upper_bound(after);

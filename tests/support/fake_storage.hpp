@@ -47,6 +47,8 @@ struct fake_store {
   /// Number of requests received, by kind.
   size_t creates = 0;
   size_t updates = 0;
+  /// The `after` of every outbox_fetch, in order.
+  std::vector<uint64_t> fetched_after;
   /// Called (on the storage actor) after delivered rows were deleted; a
   /// benchmark learns that the outbox emptied without asking in a loop.
   std::function<void(const fake_store&)> after_outbox_done;

@@ -249,6 +249,28 @@ CAF_TEST(a row that commits below one already read is still delivered) {
   CAF_CHECK(store->outbox.empty());
 }
 
+CAF_TEST(reading ahead asks for new rows only and each poll reads from the start) {
+  add(1, topic_user_created);
+  add(2, topic_user_created);
+  start();
+  CAF_REQUIRE_EQUAL(log->seen.size(), 2u);
+  CAF_REQUIRE(!store->fetched_after.empty());
+  CAF_CHECK_EQUAL(store->fetched_after.front(), 0u);
+  // A wake reads after the highest seq read so far (2).
+  add(3, topic_user_created);
+  store->fetched_after.clear();
+  self->send(relay, atom::wake_v);
+  sched.run();
+  CAF_CHECK_EQUAL(log->seen.size(), 3u);
+  CAF_REQUIRE(!store->fetched_after.empty());
+  CAF_CHECK_EQUAL(store->fetched_after.front(), 3u - 1);
+  // The poll tick reads from the start again.
+  store->fetched_after.clear();
+  pass(100ms);
+  CAF_REQUIRE(!store->fetched_after.empty());
+  CAF_CHECK_EQUAL(store->fetched_after.front(), 0u);
+}
+
 CAF_TEST(backoff doubles up to its cap) {
   CAF_CHECK_EQUAL(backoff(settings, 1).count(), 1000);
   CAF_CHECK_EQUAL(backoff(settings, 2).count(), 2000);
