@@ -457,57 +457,64 @@ std::string json_member::json() const {
   return result;
 }
 
-ce_fields read_cloudevent(const std::string& body) {
-  ce_fields result;
-  scanner s{body};
-  s.ws();
-  if (!s.at('{')) {
-    result.json = s.skip_value() && s.finish();
-    return result;
-  }
-  auto read_member = [&](const std::string& name) {
-    auto m = member_named(result, name);
-    if (m == nullptr)
-      return s.skip_value();
-    m->value.clear();
-    if (m == &result.data)
-      result.user_id.reset();
-    if (s.at('"')) {
-      m->kind = json_member::string;
-      return s.string(&m->value);
-    }
-    auto start = s.pos();
-    bool ok = false;
-    if (s.at('{')) {
-      m->kind = json_member::object;
-      ok = m == &result.data ? read_user_id(s, result.user_id) : s.skip_value();
-    } else {
-      m->kind = json_member::other;
-      ok = s.skip_value();
-    }
-    m->value.assign(start, s.pos());
-    return ok;
-  };
-  if (!s.members(read_member) || !s.finish())
-    return ce_fields{};
-  result.json = true;
-  result.object = true;
-  return result;
-}
+namespace {
 
-object_fields read_object(const std::string& text) {
-  object_fields result;
+/// Reads `text` as one JSON value with nothing after it; `read(scanner,
+/// result)` reads an object (answering false on anything that is not JSON).
+template <class Result, class Read>
+Result read_top(const std::string& text, Read read) {
+  Result result;
   scanner s{text};
   s.ws();
   if (!s.at('{')) {
     result.json = s.skip_value() && s.finish();
     return result;
   }
-  if (!read_user_id(s, result.user_id) || !s.finish())
-    return object_fields{};
+  if (!read(s, result) || !s.finish())
+    return Result{};
   result.json = true;
   result.object = true;
   return result;
+}
+
+/// The value of the CloudEvent member `m` (null: one the bridge ignores).
+bool read_member(scanner& s, ce_fields& result, json_member* m) {
+  if (m == nullptr)
+    return s.skip_value();
+  m->value.clear();
+  if (m == &result.data)
+    result.user_id.reset();
+  if (s.at('"')) {
+    m->kind = json_member::string;
+    return s.string(&m->value);
+  }
+  auto start = s.pos();
+  bool ok = false;
+  if (s.at('{')) {
+    m->kind = json_member::object;
+    ok = m == &result.data ? read_user_id(s, result.user_id) : s.skip_value();
+  } else {
+    m->kind = json_member::other;
+    ok = s.skip_value();
+  }
+  m->value.assign(start, s.pos());
+  return ok;
+}
+
+} // namespace
+
+ce_fields read_cloudevent(const std::string& body) {
+  return read_top<ce_fields>(body, [](scanner& s, ce_fields& result) {
+    return s.members([&](const std::string& name) {
+      return read_member(s, result, member_named(result, name));
+    });
+  });
+}
+
+object_fields read_object(const std::string& text) {
+  return read_top<object_fields>(text, [](scanner& s, object_fields& result) {
+    return read_user_id(s, result.user_id);
+  });
 }
 
 bool is_json(const std::string& text) {

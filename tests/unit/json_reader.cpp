@@ -57,9 +57,14 @@ public:
     return std::uniform_int_distribution<size_t>{0, n - 1}(rng_);
   }
 
+  template <size_t N>
+  const char* one_of(const char* const (&xs)[N]) {
+    return xs[pick(N)];
+  }
+
   std::string ws() {
     static const char* spaces[] = {"", "", "", " ", "\n", "\t", "\r\n  "};
-    return spaces[pick(7)];
+    return one_of(spaces);
   }
 
   std::string string_literal() {
@@ -81,7 +86,7 @@ public:
                                   "data"};
     std::string result = "\"";
     for (size_t n = pick(4); n > 0; --n)
-      result += parts[pick(sizeof(parts) / sizeof(parts[0]))];
+      result += one_of(parts);
     return result + "\"";
   }
 
@@ -104,7 +109,7 @@ public:
                                     "18446744073709551615",
                                     "18446744073709551616",
                                     "123456789012345678901234567890"};
-    return numbers[pick(sizeof(numbers) / sizeof(numbers[0]))];
+    return one_of(numbers);
   }
 
   std::string value(int depth) {
@@ -115,7 +120,7 @@ public:
       return number();
     case 2: {
       static const char* words[] = {"true", "false", "null"};
-      return words[pick(3)];
+      return one_of(words);
     }
     case 3:
       return pick(2) == 0 ? string_literal() : number();
