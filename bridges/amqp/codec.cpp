@@ -92,8 +92,12 @@ message encode_cloudevent(const event& ev, const std::string& source) {
   auto& src = ev.source.empty() ? source : ev.source;
   auto time = format_rfc3339_ms(ev.time);
   // An event's data is a JSON object by contract: checked (without building
-  // it) and spliced in as it is, rather than parsed and written again.
-  if (read_object(ev.data).object) {
+  // it) and spliced in as it is, rather than parsed and written again. (It
+  // must start with the brace: a byte order mark, which a parser skips at
+  // the start of a text, is not JSON inside the envelope.)
+  auto first = ev.data.find_first_not_of(" \t\r\n");
+  if (first != std::string::npos && ev.data[first] == '{'
+      && read_object(ev.data).object) {
     msg.body.reserve(ev.data.size() + ev.id.size() + src.size()
                      + ev.topic.size() + 160);
     msg.body += R"({"specversion":"1.0","id":)";
