@@ -4,14 +4,15 @@
 // whole body, written out again for `data`, cost more than the rest of the
 // bridge's work per message.
 //
-// What counts as JSON is exactly what nlohmann::json::accept takes (RFC 8259,
-// UTF-8 checked, a leading byte order mark skipped, numbers that overflow a
-// double refused); tests/unit/json_reader.cpp holds the two side by side.
+// What counts as JSON is what json_text.hpp's scanner takes: exactly what
+// nlohmann::json::accept takes.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
+
+#include "bridges/amqp/json_text.hpp"
 
 namespace herald::amqp {
 
@@ -59,12 +60,5 @@ struct object_fields {
 
 /// Reads `text` as a JSON object (go-micro bodies, an event's data).
 object_fields read_object(const std::string& text);
-
-/// Whether `text` is JSON at all (nlohmann::json::accept's answer).
-bool is_json(const std::string& text);
-
-/// `text` as a JSON string literal: quotes, backslashes and control
-/// characters escaped, everything else (UTF-8) as it is.
-void append_json_string(std::string& out, const std::string& text);
 
 } // namespace herald::amqp

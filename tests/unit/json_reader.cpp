@@ -1,10 +1,10 @@
 #define CAF_SUITE json_reader
 
-// The bridge's one-pass JSON reader (bridges/amqp/cloudevent_reader) judged
-// by nlohmann::json, a parser nobody here wrote: on hand-picked edge cases
-// and on thousands of generated and mangled documents (a fixed seed, so a
-// failure repeats), both must take and refuse the same texts, and what the
-// reader extracts must equal what nlohmann's tree holds.
+// The bridge's one-pass JSON reading (bridges/amqp/json_text,
+// cloudevent_reader) judged by nlohmann::json, a parser nobody here wrote: on
+// hand-picked edge cases and on thousands of generated and mangled documents (a
+// fixed seed, so a failure repeats), both must take and refuse the same texts,
+// and what the reader extracts must equal what nlohmann's tree holds.
 
 #include "bridges/amqp/cloudevent_reader.hpp"
 
