@@ -237,6 +237,13 @@ caf::error mark_processed(mysql::connection& db, const std::string& handler,
                         {handler, event_id});
   if (!res)
     return std::move(res.error());
+  // Housekeeping: each record prunes a few that outlived the retention, so
+  // the table holds about the records of one retention period.
+  auto pruned = db.execute("DELETE FROM processed_events WHERE processed_at <= "
+                           "UNIX_TIMESTAMP() - ? ORDER BY processed_at LIMIT ?",
+                           {processed_retention, processed_prune_batch});
+  if (!pruned)
+    return std::move(pruned.error());
   return caf::none;
 }
 

@@ -48,8 +48,19 @@ caf::expected<bool> is_processed(mysql::connection& db,
                                  const std::string& handler,
                                  const std::string& event_id);
 
+/// How long a record of a finished event is kept, in seconds: 30 days. Far
+/// longer than any redelivery herald makes itself (outbox retries and AMQP
+/// retry queues end within hours), and a month for an operator to send
+/// dead-lettered messages back without mailing anyone twice.
+constexpr int64_t processed_retention = 30 * 86400;
+
+/// Records one mark_processed prunes at most: more than the one it adds, so
+/// the table keeps about a retention period's worth, and little at a time.
+constexpr uint32_t processed_prune_batch = 100;
+
 /// Records that `handler` finished event `event_id`; recording it again is
-/// not an error.
+/// not an error. Also deletes up to processed_prune_batch records older than
+/// processed_retention.
 caf::error mark_processed(mysql::connection& db, const std::string& handler,
                           const std::string& event_id);
 

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "storage/outbox.hpp"
 #include "tests/unit/mysql_fixture.hpp"
 
 // The outbox as the MySQL store writes and serves it: every account write
@@ -341,6 +342,35 @@ CAF_TEST(processed events are recorded per handler and marking is idempotent) {
   auto too_long = mark(std::string(65, 'h'), id);
   CAF_REQUIRE(!too_long);
   CAF_CHECK_EQUAL(code_of(too_long.error()), ec::invalid_argument);
+}
+
+CAF_TEST(records older than the retention are pruned a batch at a time) {
+  auto mark = [&](std::string id) {
+    return ask<caf::ok_atom>(store, atom::mark_processed_v,
+                             std::string{"mailer"}, std::move(id));
+  };
+  auto count = [&](const std::string& where) {
+    return number("SELECT COUNT(*) FROM " + table("processed_events")
+                  + " WHERE " + where);
+  };
+  // 150 records a day past the retention, 5 a day short of it.
+  auto insert = [&](size_t n, int64_t age, const std::string& prefix) {
+    for (size_t i = 0; i < n; ++i)
+      sql("INSERT INTO " + table("processed_events")
+              + " (handler, event_id, processed_at) VALUES ('mailer', ?, "
+                "UNIX_TIMESTAMP() - ?)",
+          {prefix + std::to_string(i), age});
+  };
+  constexpr int64_t day = 86400;
+  insert(150, storage::processed_retention + day, "old-");
+  insert(5, storage::processed_retention - day, "recent-");
+  REQUIRE_OK(mark("new-1"));
+  CAF_CHECK_EQUAL(count("event_id LIKE 'old-%'"),
+                  150u - storage::processed_prune_batch);
+  REQUIRE_OK(mark("new-2"));
+  CAF_CHECK_EQUAL(count("event_id LIKE 'old-%'"), 0u);
+  CAF_CHECK_EQUAL(count("event_id LIKE 'recent-%'"), 5u);
+  CAF_CHECK_EQUAL(count("event_id LIKE 'new-%'"), 2u);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
