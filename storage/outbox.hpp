@@ -49,9 +49,10 @@ caf::expected<bool> is_processed(mysql::connection& db,
                                  const std::string& event_id);
 
 /// How long a record of a finished event is kept, in seconds: 30 days. Far
-/// longer than any redelivery herald makes itself (outbox retries and AMQP
-/// retry queues end within hours), and a month for an operator to send
-/// dead-lettered messages back without mailing anyone twice.
+/// longer than any redelivery herald makes itself (with the default
+/// settings, outbox retries end within about two hours and AMQP retry queues
+/// within a minute), and a month for an operator to send dead-lettered
+/// messages back without mailing anyone twice.
 constexpr int64_t processed_retention = 30 * 86400;
 
 /// Records one mark_processed prunes at most: more than the one it adds, so
