@@ -1,55 +1,195 @@
 #include "actors/worker_pool.hpp"
 
+#include <algorithm>
+#include <deque>
+#include <memory>
+#include <vector>
+
 #include <caf/exit_reason.hpp>
 #include <caf/message_view.hpp>
 #include <caf/response_promise.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/system_messages.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include "messages/error.hpp"
 
 namespace herald::detail {
 
 namespace {
 
-struct dispatcher_state {
-  static inline const char* name = "worker_pool";
-  std::vector<caf::actor> workers;
-  size_t next = 0;
+using clock_time = caf::actor_clock::time_point;
+
+/// One restart, remembered for as long as it counts against the limit.
+struct restart_record {
+  clock_time at;
+  size_t slot;
 };
 
-caf::behavior dispatcher(caf::stateful_actor<dispatcher_state>* self,
-                         std::vector<caf::actor> workers) {
-  self->state.workers = std::move(workers);
-  for (auto& w : self->state.workers)
-    self->monitor(w);
-  // A worker that dies takes the pool down: its queued requests are lost to
-  // their requesters' timeouts, and the supervisor sees the pool exit.
-  self->set_down_handler([self](caf::down_msg& msg) {
-    self->quit(msg.reason ? msg.reason : caf::error{caf::exit_reason::unknown});
+struct dispatcher_state {
+  static inline const char* name = "worker_pool";
+  worker_pool_settings cfg;
+  std::function<caf::actor()> spawn_worker;
+  /// One entry per slot; an invalid handle while its worker is restarting.
+  /// Shared with the exit hook, which outlives the state.
+  std::shared_ptr<std::vector<caf::actor>> workers;
+  size_t next = 0;
+  size_t restarts = 0;
+  /// Restarts within the last `cfg.window`, oldest first.
+  std::deque<restart_record> recent;
+};
+
+using dispatcher_actor = caf::stateful_actor<dispatcher_state>;
+
+/// Renders an exit reason for logs: "kill" rather than herald::render's
+/// "exit#4" for CAF's own exit reasons.
+std::string reason_text(const caf::error& reason) {
+  if (!reason)
+    return "normal";
+  if (reason.category() == caf::atom("exit"))
+    return caf::to_string(static_cast<caf::exit_reason>(reason.code()));
+  return render(reason);
+}
+
+size_t live_count(const dispatcher_state& st) {
+  return static_cast<size_t>(
+      std::count_if(st.workers->begin(), st.workers->end(),
+                    [](const caf::actor& w) { return static_cast<bool>(w); }));
+}
+
+/// Answers the next live worker in turn, or nullptr if none is live.
+caf::actor* next_live(dispatcher_state& st) {
+  auto& ws = *st.workers;
+  for (size_t i = 0; i < ws.size(); ++i) {
+    auto& w = ws[st.next++ % ws.size()];
+    if (w)
+      return &w;
+  }
+  return nullptr;
+}
+
+/// Initial backoff, doubled for every restart of `slot` still in the window.
+caf::timespan backoff(const dispatcher_state& st, size_t slot) {
+  auto delay = st.cfg.initial_backoff;
+  for (auto& r : st.recent)
+    if (r.slot == slot && delay < st.cfg.max_backoff)
+      delay *= 2;
+  return std::min(delay, st.cfg.max_backoff);
+}
+
+/// Schedules the restart of `slot`, or ends the pool if that would be one
+/// restart too many within the window.
+void on_worker_down(dispatcher_actor* self, size_t slot,
+                    const caf::error& reason) {
+  auto& st = self->state;
+  auto now = self->clock().now();
+  while (!st.recent.empty() && st.recent.front().at + st.cfg.window <= now)
+    st.recent.pop_front();
+  if (st.recent.size() >= st.cfg.max_restarts) {
+    spdlog::error(
+        "{}: worker {} exited ({}); a restart now would be more "
+        "than {} within {} s: giving up, the pool exits",
+        st.cfg.name, slot, reason_text(reason), st.cfg.max_restarts,
+        std::chrono::duration_cast<std::chrono::seconds>(st.cfg.window)
+            .count());
+    self->quit(reason ? reason : caf::error{caf::exit_reason::unknown});
+    return;
+  }
+  auto delay = backoff(st, slot);
+  st.recent.push_back({now, slot});
+  ++st.restarts;
+  spdlog::warn(
+      "{}: worker {} exited ({}); restarting it in {} ms ({} of at "
+      "most {} restarts within {} s)",
+      st.cfg.name, slot, reason_text(reason),
+      std::chrono::duration_cast<std::chrono::milliseconds>(delay).count(),
+      st.recent.size(), st.cfg.max_restarts,
+      std::chrono::duration_cast<std::chrono::seconds>(st.cfg.window).count());
+  self->delayed_send(self, delay, caf::spawn_atom_v, slot);
+}
+
+/// Puts `worker` into the empty `slot` and watches it.
+void take(dispatcher_actor* self, size_t slot, caf::actor worker) {
+  if (!worker) {
+    // Counts as a worker that died at once: retried, and limited, as one.
+    on_worker_down(self, slot,
+                   caf::make_error(ec::internal, "spawning a worker failed"));
+    return;
+  }
+  self->monitor(worker);
+  (*self->state.workers)[slot] = std::move(worker);
+}
+
+caf::behavior dispatcher(dispatcher_actor* self,
+                         std::vector<caf::actor> workers,
+                         std::function<caf::actor()> spawn_worker,
+                         worker_pool_settings cfg) {
+  auto& st = self->state;
+  st.cfg = std::move(cfg);
+  st.spawn_worker = std::move(spawn_worker);
+  st.workers = std::make_shared<std::vector<caf::actor>>(workers.size());
+  // Runs however the pool ends (exit message, giving up, last handle gone):
+  // the workers stop with it, and nothing is left to restart them.
+  self->attach_functor([ws = st.workers] {
+    for (auto& w : *ws)
+      if (w)
+        caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
   });
-  self->attach_functor([ws = self->state.workers] {
-    for (auto& w : ws)
-      caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
+  for (size_t slot = 0; slot < workers.size(); ++slot)
+    take(self, slot, std::move(workers[slot]));
+  self->set_down_handler([self](caf::down_msg& msg) {
+    auto& ws = *self->state.workers;
+    for (size_t slot = 0; slot < ws.size(); ++slot)
+      if (ws[slot] && ws[slot].address() == msg.source) {
+        ws[slot] = caf::actor{};
+        on_worker_down(self, slot, msg.reason);
+        return;
+      }
   });
   self->set_default_handler(
       [self](caf::scheduled_actor*,
              caf::message_view& msg) -> caf::result<caf::message> {
         auto& st = self->state;
-        auto& worker = st.workers[st.next++ % st.workers.size()];
+        auto worker = next_live(st);
+        if (worker == nullptr)
+          return caf::make_error(ec::unavailable,
+                                 st.cfg.name
+                                     + ": no worker is live, its workers are "
+                                       "restarting");
         auto rp = self->make_response_promise();
-        rp.delegate(worker, msg.move_content_to_message());
+        rp.delegate(*worker, msg.move_content_to_message());
         return rp;
       });
-  // The behavior must not be empty, or the actor would terminate at once.
   return {
-      [](caf::ok_atom) {
-        // Never sent; keeps the behavior non-empty.
+      [self](caf::get_atom, caf::sys_atom) {
+        auto& st = self->state;
+        return worker_pool_health{st.cfg.name, st.workers->size(),
+                                  live_count(st), st.restarts};
+      },
+      [self](caf::spawn_atom, size_t slot) {
+        // Only the pool's own timer may fill a slot, and only an empty one.
+        auto& ws = *self->state.workers;
+        if (self->current_sender() != self->ctrl() || slot >= ws.size()
+            || ws[slot])
+          return;
+        take(self, slot, self->state.spawn_worker());
       },
   };
 }
 
 } // namespace
 
-caf::actor spawn_dispatcher(caf::actor_system& sys,
-                            std::vector<caf::actor> workers) {
-  return sys.spawn(dispatcher, std::move(workers));
+caf::actor spawn_dispatcher(caf::actor_system& sys, size_t n,
+                            std::function<caf::actor()> spawn_worker,
+                            worker_pool_settings settings) {
+  // The first workers come from the caller's thread, before spawn_worker_pool
+  // returns: the pool's own initialization runs later, on a scheduler thread.
+  std::vector<caf::actor> workers;
+  for (size_t i = 0; i < std::max(n, size_t{1}); ++i)
+    workers.push_back(spawn_worker());
+  return sys.spawn(dispatcher, std::move(workers), std::move(spawn_worker),
+                   std::move(settings));
 }
 
 } // namespace herald::detail

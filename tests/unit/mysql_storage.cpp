@@ -3,6 +3,7 @@
 #include <chrono>
 #include <thread>
 
+#include "actors/worker_pool.hpp"
 #include "storage/migrations.hpp"
 #include "tests/unit/mysql_fixture.hpp"
 
@@ -348,6 +349,61 @@ CAF_TEST(the workers stop when the last handle to the pool goes away) {
   // Blocks (and the runner's -r limit fails the test) if a worker survives.
   sys.registry().await_running_count_equal(baseline);
   CAF_CHECK_EQUAL(sys.registry().running(), baseline);
+}
+
+CAF_TEST(a killed worker is restarted and the same pool handle serves again) {
+  db.pool_size = 1;
+  start();
+  caf::actor worker;
+  self->request(store, reply_timeout, atom::status_v)
+      .receive(
+          [&](storage_status&) {
+            worker = caf::actor_cast<caf::actor>(self->current_sender());
+          },
+          [&](caf::error& err) { CAF_FAIL("no status: " << render(err)); });
+  CAF_REQUIRE(worker);
+  CAF_REQUIRE_NOT_EQUAL(worker, caf::actor_cast<caf::actor>(store));
+  caf::anon_send_exit(worker, caf::exit_reason::kill);
+  // Requests that reach the worker before the pool hears of its death get
+  // request_receiver_down from CAF; wait until the pool has heard.
+  auto health = [&] {
+    worker_pool_health out;
+    self->request(caf::actor_cast<caf::actor>(store), reply_timeout,
+                  caf::get_atom_v, caf::sys_atom_v)
+        .receive(
+            [&](worker_pool_health& h) { out = std::move(h); },
+            [&](caf::error& err) { CAF_FAIL("no health: " << render(err)); });
+    return out;
+  };
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{5};
+  while (health().restarts == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+  CAF_REQUIRE_EQUAL(health().restarts, 1u);
+  // Until the restart (after 100 ms) the pool answers unavailable at once.
+  caf::expected<storage_status> res{caf::make_error(ec::internal, "no reply")};
+  caf::actor served;
+  int refused = 0;
+  do {
+    self->request(store, std::chrono::seconds{1}, atom::status_v)
+        .receive(
+            [&](storage_status& x) {
+              res = std::move(x);
+              served = caf::actor_cast<caf::actor>(self->current_sender());
+            },
+            [&](caf::error& err) { res = std::move(err); });
+    if (res || code_of(res.error()) != ec::unavailable)
+      break;
+    ++refused;
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+  } while (std::chrono::steady_clock::now() < deadline);
+  CAF_MESSAGE(refused << " request(s) refused while the worker restarted");
+  REQUIRE_OK(res);
+  CAF_CHECK_EQUAL(res->state, "ok");
+  CAF_CHECK(served && served != worker);
+  auto h = health();
+  CAF_CHECK_EQUAL(h.size, 1u);
+  CAF_CHECK_EQUAL(h.live, 1u);
+  CAF_CHECK_EQUAL(h.restarts, 1u);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
