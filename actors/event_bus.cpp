@@ -61,6 +61,17 @@ event_bus(event_bus_impl::stateful_pointer<event_bus_state> self,
         subs.emplace(std::move(topic), std::move(handler));
         return caf::ok_atom_v;
       },
+      [self](atom::unsubscribe, const std::string& topic,
+             const event_handler_actor& handler) -> caf::ok_atom {
+        auto& subs = self->state.subscribers;
+        auto range = subs.equal_range(topic);
+        for (auto i = range.first; i != range.second; ++i)
+          if (i->second == handler) {
+            subs.erase(i);
+            break;
+          }
+        return caf::ok_atom_v;
+      },
       [self](atom::publish, event& ev) -> caf::result<caf::ok_atom> {
         auto& st = self->state;
         auto range = st.subscribers.equal_range(ev.topic);

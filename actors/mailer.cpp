@@ -251,6 +251,9 @@ mailer(event_handler_actor::stateful_pointer<mailer_state> self,
   self->state.settings = std::move(settings);
   self->state.store = std::move(store);
   self->state.smtp = std::move(smtp);
+  // A mail being sent at a shutdown is finished and marked, so that its
+  // redelivery after the next start sends no second one.
+  drain_on_exit(self, self->state.requests, self->state.settings.drain_grace);
   return {
       [self](atom::handle, const event& ev) -> caf::result<caf::ok_atom> {
         auto job = job_of(ev);
@@ -258,7 +261,7 @@ mailer(event_handler_actor::stateful_pointer<mailer_state> self,
           return std::move(job.error());
         if (!*job)
           return caf::ok_atom_v;
-        auto rp = self->make_response_promise<caf::ok_atom>();
+        auto rp = self->state.requests.open<caf::ok_atom>(self);
         auto& waiting = self->state.in_flight[ev.id];
         waiting.push_back(rp);
         if (waiting.size() == 1)

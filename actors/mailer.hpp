@@ -17,6 +17,7 @@
 #include <caf/typed_response_promise.hpp>
 
 #include "actors/mail_template.hpp"
+#include "actors/open_requests.hpp"
 #include "messages/event_actors.hpp"
 #include "messages/mail_actor.hpp"
 #include "messages/storage_actor.hpp"
@@ -35,6 +36,8 @@ struct mailer_settings {
   /// Time allowed for each storage and SMTP reply; longer than the SMTP
   /// bridge's own timeout, so the bridge reports first.
   std::chrono::seconds timeout{60};
+  /// At a shutdown, how long mails under way may take to finish.
+  std::chrono::milliseconds drain_grace{10000};
 };
 
 /// The handler name in storage's processed-events record.
@@ -47,8 +50,10 @@ struct mailer_state {
   smtp_actor smtp;
   /// Event id -> every delivery of it waiting for the one being worked on;
   /// a duplicate arriving meanwhile joins instead of sending again.
-  std::map<std::string, std::vector<caf::typed_response_promise<caf::ok_atom>>>
+  std::map<std::string, std::vector<open_requests::promise<caf::ok_atom>>>
       in_flight;
+  /// Every delivery waiting for an answer (drained at a shutdown).
+  open_requests requests;
   /// Ids whose mail the server accepted but whose processed mark failed: a
   /// retry only marks. Bounded: the oldest are dropped.
   std::set<std::string> sent_unmarked;

@@ -65,10 +65,13 @@ password_reset_actor::behavior_type password_reset(
   st.hasher = std::move(hasher);
   st.tokens = std::move(tokens);
   st.relay = std::move(relay);
+  drain_on_exit(self, st.requests, st.settings.drain_grace);
   return {
-      [self](atom::reset_request,
+      [self](atom::reset_request, request_context& ctx,
              std::string email) -> caf::result<caf::ok_atom> {
         auto& st = self->state;
+        if (auto err = admit(ctx))
+          return err;
         if (auto err = normalize_email(email))
           return err;
         auto token = make_reset_token();
@@ -81,10 +84,10 @@ password_reset_actor::behavior_type password_reset(
         ticket.token = std::move(token);
         ticket.expires_at = st.settings.now() + st.settings.ttl.count();
         ticket.max_per_hour = st.settings.max_per_hour;
-        auto rp = self->make_response_promise<caf::ok_atom>();
+        auto rp = st.requests.open<caf::ok_atom>(self);
         // Known and unknown emails take the same path through storage; only
         // storage knows, and the answer is the same.
-        self->request(st.store, st.settings.timeout, atom::reset_request_v,
+        self->request(st.store, st.settings.timeout, atom::reset_request_v, ctx,
                       std::move(ticket))
             .then(
                 [self, rp](caf::ok_atom) mutable {
@@ -94,35 +97,40 @@ password_reset_actor::behavior_type password_reset(
                 [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
         return rp;
       },
-      [self](atom::reset_confirm, const std::string& token,
+      [self](atom::reset_confirm, request_context& ctx,
+             const std::string& token,
              std::string& password) -> caf::result<caf::ok_atom> {
         auto& st = self->state;
+        if (auto err = admit(ctx))
+          return err;
         if (auto err = check_reset_token(token))
           return err;
         if (auto err = check_password(password, st.settings.passwords))
           return err;
         auto hash = reset_token_hash(token);
-        auto rp = self->make_response_promise<caf::ok_atom>();
+        auto rp = st.requests.open<caf::ok_atom>(self);
         auto fail
             = [rp](caf::error& err) mutable { rp.deliver(std::move(err)); };
         // Check first so a bad token costs no hashing; the confirm re-checks
         // under the row lock.
         self->request(st.store, st.settings.timeout, atom::reset_check_v, hash)
             .then(
-                [self, rp, hash, password, fail](caf::ok_atom) mutable {
+                [self, rp, ctx, hash, password, fail](caf::ok_atom) mutable {
                   auto& st = self->state;
                   self->request(st.hasher, st.settings.timeout, atom::hash_v,
                                 password)
                       .then(
-                          [self, rp, hash, fail](std::string& phc) mutable {
+                          [self, rp, ctx, hash,
+                           fail](std::string& phc) mutable {
                             auto& st = self->state;
                             self->request(st.store, st.settings.timeout,
-                                          atom::reset_confirm_v, hash, phc)
+                                          atom::reset_confirm_v, ctx, hash, phc)
                                 .then(
-                                    [self, rp](account& acc) mutable {
+                                    [self, rp, ctx](account& acc) mutable {
                                       auto& st = self->state;
-                                      spdlog::info("password of user {} reset",
-                                                   acc.profile.id);
+                                      spdlog::info(
+                                          "{} password of user {} reset",
+                                          tag(ctx), acc.profile.id);
                                       if (st.tokens)
                                         self->send(st.tokens, atom::forget_v,
                                                    acc.profile.id,

@@ -12,6 +12,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "actors/account_policy.hpp"
+#include "actors/open_requests.hpp"
 #include "messages/event_actors.hpp"
 #include "messages/hasher_actor.hpp"
 #include "messages/reset_actor.hpp"
@@ -30,6 +31,8 @@ struct reset_settings {
   std::chrono::seconds timeout{30};
   /// Wall clock in Unix seconds; tests inject their own.
   std::function<int64_t()> now;
+  /// At a shutdown, how long requests under way may take to finish.
+  std::chrono::milliseconds drain_grace{10000};
 };
 
 /// A fresh reset token: base64url of 32 random bytes (43 characters), or an
@@ -52,6 +55,8 @@ struct password_reset_state {
   token_actor tokens;
   /// Woken after a request so the mail goes out at once (may be invalid).
   outbox_relay_actor relay;
+  /// Requests taken and not yet answered (drained at a shutdown).
+  open_requests requests;
 };
 
 password_reset_actor::behavior_type password_reset(

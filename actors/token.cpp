@@ -4,6 +4,8 @@
 #include <string>
 #include <utility>
 
+#include <spdlog/spdlog.h>
+
 #include "messages/error.hpp"
 #include "messages/user.hpp"
 
@@ -90,7 +92,7 @@ caf::result<claims> validate(self_pointer self, const std::string& token) {
   }
   // Not cached, stale, or the token is newer than the cached version (a
   // revocation elsewhere): ask storage.
-  auto rp = self->make_response_promise<claims>();
+  auto rp = st.requests.open<claims>(self);
   auto id = c->subject;
   auto epoch = st.epoch;
   self->request(st.store, st.settings.storage_timeout, atom::get_v, id)
@@ -119,15 +121,17 @@ caf::result<claims> validate(self_pointer self, const std::string& token) {
   return rp;
 }
 
-caf::result<uint32_t> revoke(self_pointer self, uint64_t id) {
+caf::result<uint32_t> revoke(self_pointer self, const request_context& ctx,
+                             uint64_t id) {
   auto& st = self->state;
-  auto rp = self->make_response_promise<uint32_t>();
+  auto rp = st.requests.open<uint32_t>(self);
   account_patch patch;
   patch.bump_token_version = true;
-  self->request(st.store, st.settings.storage_timeout, atom::update_v, id,
+  self->request(st.store, st.settings.storage_timeout, atom::update_v, ctx, id,
                 std::move(patch))
       .then(
-          [self, rp, id](account& acc) mutable {
+          [self, rp, ctx, id](account& acc) mutable {
+            spdlog::info("{} revoked every token of user {}", tag(ctx), id);
             drop(self, id);
             remember(self, id, acc.profile.token_version);
             rp.deliver(acc.profile.token_version);
@@ -184,30 +188,23 @@ token(token_actor::stateful_pointer<token_state> self, token_settings settings,
                                             + render(st.misconfigured));
   st.settings = std::move(settings);
   st.store = std::move(store);
+  drain_on_exit(self, st.requests, st.settings.drain_grace);
   return {
-      [self](atom::issue, const user& u) -> caf::result<issued_token> {
-        auto& st = self->state;
-        if (st.misconfigured)
-          return st.misconfigured;
-        auto jti = jwt::random_jti();
-        if (jti.empty())
-          return caf::make_error(ec::internal,
-                                 std::string{"random generator failed"});
-        auto t = jwt::issue(u, st.settings.keys, st.settings.policy,
-                            st.settings.now(), jti);
-        if (!t)
-          return std::move(t.error());
-        return std::move(*t);
-      },
-      [self](atom::validate, const std::string& token) -> caf::result<claims> {
+      [self](atom::validate, request_context& ctx,
+             const std::string& token) -> caf::result<claims> {
         if (self->state.misconfigured)
           return self->state.misconfigured;
+        if (auto err = admit(ctx))
+          return err;
         return validate(self, token);
       },
-      [self](atom::revoke, uint64_t id) -> caf::result<uint32_t> {
+      [self](atom::revoke, request_context& ctx,
+             uint64_t id) -> caf::result<uint32_t> {
         if (self->state.misconfigured)
           return self->state.misconfigured;
-        return revoke(self, id);
+        if (auto err = admit(ctx))
+          return err;
+        return revoke(self, ctx, id);
       },
       [self](atom::forget, uint64_t id, uint32_t) {
         // Dropping (rather than storing the given version) is right for both

@@ -1,5 +1,6 @@
-// The token actor: issues and validates HS256 access tokens and revokes all
-// tokens of a user by bumping the user's token version in storage.
+// The token actor: validates HS256 access tokens and revokes all tokens of a
+// user by bumping the user's token version in storage. It signs nothing
+// (actors/session.hpp logs in); who may call it: messages/token_actor.hpp.
 //
 // Validation is the signature and claim checks of actors/jwt.hpp, done
 // inline, followed by a revocation check: the token's `ver` must not be
@@ -19,6 +20,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "actors/jwt.hpp"
+#include "actors/open_requests.hpp"
 #include "messages/storage_actor.hpp"
 #include "messages/token_actor.hpp"
 
@@ -40,6 +42,8 @@ struct token_settings {
   size_t version_cache_max = 100000;
   /// Wall clock in Unix seconds; tests inject a fake one.
   std::function<int64_t()> now = unix_now;
+  /// At a shutdown, how long requests under way may take to finish.
+  std::chrono::milliseconds drain_grace{10000};
 };
 
 /// Checks settings at configuration time (keys, policy, timeouts).
@@ -64,6 +68,8 @@ struct token_state {
   /// Counts revocations and `forget`s; a storage read started before one of
   /// them does not refill the cache (its answer may predate the change).
   uint64_t epoch = 0;
+  /// Requests taken and not yet answered (drained at a shutdown).
+  open_requests requests;
 };
 
 /// Spawnable behavior: `sys.spawn(token, settings, store)`.

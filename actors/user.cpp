@@ -31,11 +31,11 @@ void wake_relay(self_ptr self) {
 }
 
 /// Stores a patch and answers the promise with the public view.
-void store_patch(self_ptr self, caf::typed_response_promise<user> rp,
-                 uint64_t id, account_patch patch) {
+void store_patch(self_ptr self, open_requests::promise<user> rp,
+                 const request_context& ctx, uint64_t id, account_patch patch) {
   bool revokes = patch.bump_token_version;
   self->request(self->state.store, self->state.settings.timeout, atom::update_v,
-                id, std::move(patch))
+                ctx, id, std::move(patch))
       .then(
           [self, rp, revokes](account& acc) mutable {
             if (revokes)
@@ -48,27 +48,30 @@ void store_patch(self_ptr self, caf::typed_response_promise<user> rp,
 
 /// After a successful login with an outdated hash: store a fresh argon2id
 /// hash. Failure only costs another rehash at the next login.
-void rehash(self_ptr self, uint64_t id, const std::string& password) {
+void rehash(self_ptr self, const request_context& ctx, uint64_t id,
+            const std::string& password) {
   auto& st = self->state;
   self->request(st.hasher, st.settings.timeout, atom::hash_v, password)
       .then(
-          [self, id](std::string& hash) {
+          [self, ctx, id](std::string& hash) {
             account_patch patch;
             patch.set_password_hash = true;
             patch.password_hash = std::move(hash);
             self->request(self->state.store, self->state.settings.timeout,
-                          atom::update_v, id, std::move(patch))
+                          atom::update_v, ctx, id, std::move(patch))
                 .then(
-                    [id](account&) {
-                      spdlog::info("rehashed password of user {}", id);
+                    [ctx, id](account&) {
+                      spdlog::info("{} rehashed password of user {}", tag(ctx),
+                                   id);
                     },
-                    [id](caf::error& err) {
-                      spdlog::warn("storing rehash of user {} failed: {}", id,
-                                   render(err));
+                    [ctx, id](caf::error& err) {
+                      spdlog::warn("{} storing rehash of user {} failed: {}",
+                                   tag(ctx), id, render(err));
                     });
           },
-          [id](caf::error& err) {
-            spdlog::warn("rehash of user {} failed: {}", id, render(err));
+          [ctx, id](caf::error& err) {
+            spdlog::warn("{} rehash of user {} failed: {}", tag(ctx), id,
+                         render(err));
           });
 }
 
@@ -84,9 +87,20 @@ user_service(user_actor::stateful_pointer<user_state> self,
   st.store = std::move(store);
   st.hasher = std::move(hasher);
   st.tokens = std::move(tokens);
+  drain_on_exit(self, st.requests, st.settings.drain_grace);
+  // Answers a storage reply's account as the public view.
+  auto profile_to = [](open_requests::promise<user> rp) {
+    return [rp](account& acc) mutable { rp.deliver(std::move(acc.profile)); };
+  };
+  auto error_to = [](auto rp) {
+    return [rp](caf::error& err) mutable { rp.deliver(std::move(err)); };
+  };
   return {
-      [self](atom::create, new_user& x) -> caf::result<user> {
+      [self, error_to](atom::create, request_context& ctx,
+                       new_user& x) -> caf::result<user> {
         auto& st = self->state;
+        if (auto err = admit(ctx))
+          return err;
         if (auto err = normalize_name(x.name))
           return err;
         if (auto err = normalize_email(x.email))
@@ -95,65 +109,74 @@ user_service(user_actor::stateful_pointer<user_state> self,
           return err;
         if (auto err = check_role(x.role))
           return err;
-        auto rp = self->make_response_promise<user>();
+        auto rp = st.requests.open<user>(self);
         auto password = std::move(x.password);
         self->request(st.hasher, st.settings.timeout, atom::hash_v, password)
             .then(
-                [self, rp, x](std::string& hash) mutable {
+                [self, rp, ctx, x, error_to](std::string& hash) mutable {
                   new_account acc{std::move(x.name), std::move(x.email),
                                   std::move(x.role), std::move(hash)};
                   self->request(self->state.store, self->state.settings.timeout,
-                                atom::create_v, std::move(acc))
+                                atom::create_v, ctx, std::move(acc))
                       .then(
-                          [self, rp](account& created) mutable {
-                            spdlog::info("created user {}", created.profile.id);
+                          [self, rp, ctx](account& created) mutable {
+                            spdlog::info("{} created user {}", tag(ctx),
+                                         created.profile.id);
                             wake_relay(self);
                             rp.deliver(std::move(created.profile));
                           },
-                          [rp](caf::error& err) mutable {
-                            rp.deliver(std::move(err));
-                          });
+                          error_to(rp));
                 },
-                [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+                error_to(rp));
         return rp;
       },
-      [self](atom::get, uint64_t id) -> caf::result<user> {
-        auto rp = self->make_response_promise<user>();
+      [self, profile_to, error_to](atom::get, request_context& ctx,
+                                   uint64_t id) -> caf::result<user> {
+        if (auto err = admit(ctx))
+          return err;
+        auto rp = self->state.requests.open<user>(self);
         self->request(self->state.store, self->state.settings.timeout,
                       atom::get_v, id)
-            .then(
-                [rp](account& acc) mutable {
-                  rp.deliver(std::move(acc.profile));
-                },
-                [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+            .then(profile_to(rp), error_to(rp));
         return rp;
       },
-      [self](atom::get, atom::by_email,
-             std::string email) -> caf::result<user> {
+      [self, profile_to, error_to](atom::get, request_context& ctx,
+                                   atom::by_email,
+                                   std::string email) -> caf::result<user> {
+        if (auto err = admit(ctx))
+          return err;
         if (auto err = normalize_email(email))
           return err;
-        auto rp = self->make_response_promise<user>();
+        auto rp = self->state.requests.open<user>(self);
         self->request(self->state.store, self->state.settings.timeout,
                       atom::get_v, atom::by_email_v, std::move(email))
-            .then(
-                [rp](account& acc) mutable {
-                  rp.deliver(std::move(acc.profile));
-                },
-                [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+            .then(profile_to(rp), error_to(rp));
         return rp;
       },
-      [self](atom::list, uint32_t page,
-             uint32_t per_page) -> caf::result<user_page> {
+      [self, error_to](atom::list, request_context& ctx, uint32_t page,
+                       uint32_t per_page) -> caf::result<user_page> {
+        if (auto err = admit(ctx))
+          return err;
         if (page < 1)
           return caf::make_error(ec::invalid_argument,
                                  std::string{"page starts at 1"});
         if (per_page < 1 || per_page > 100)
           return caf::make_error(ec::invalid_argument,
                                  std::string{"per_page must be 1 to 100"});
-        return self->delegate(self->state.store, atom::list_v, page, per_page);
+        // Asked and answered here rather than delegated: storage's answer
+        // must come from this actor, never from a storage worker.
+        auto rp = self->state.requests.open<user_page>(self);
+        self->request(self->state.store, self->state.settings.timeout,
+                      atom::list_v, page, per_page)
+            .then([rp](user_page& p) mutable { rp.deliver(std::move(p)); },
+                  error_to(rp));
+        return rp;
       },
-      [self](atom::update, uint64_t id, user_patch& x) -> caf::result<user> {
+      [self, error_to](atom::update, request_context& ctx, uint64_t id,
+                       user_patch& x) -> caf::result<user> {
         auto& st = self->state;
+        if (auto err = admit(ctx))
+          return err;
         if (!x.set_name && !x.set_email && !x.set_password)
           return caf::make_error(ec::invalid_argument,
                                  std::string{"nothing to update"});
@@ -170,27 +193,31 @@ user_service(user_actor::stateful_pointer<user_state> self,
           patch.set_email = true;
           patch.email = std::move(x.email);
         }
-        auto rp = self->make_response_promise<user>();
+        if (x.set_password) {
+          if (auto err = check_password(x.password, st.settings.passwords))
+            return err;
+        }
+        auto rp = st.requests.open<user>(self);
         if (!x.set_password) {
-          store_patch(self, rp, id, std::move(patch));
+          store_patch(self, rp, ctx, id, std::move(patch));
           return rp;
         }
-        if (auto err = check_password(x.password, st.settings.passwords))
-          return err;
         self->request(st.hasher, st.settings.timeout, atom::hash_v, x.password)
             .then(
-                [self, rp, id, patch](std::string& hash) mutable {
+                [self, rp, ctx, id, patch](std::string& hash) mutable {
                   patch.set_password_hash = true;
                   patch.password_hash = std::move(hash);
                   // A new password ends every session made with the old one.
                   patch.bump_token_version = true;
-                  store_patch(self, rp, id, std::move(patch));
+                  store_patch(self, rp, ctx, id, std::move(patch));
                 },
-                [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+                error_to(rp));
         return rp;
       },
-      [self](atom::set_role, uint64_t id,
+      [self](atom::set_role, request_context& ctx, uint64_t id,
              std::string& role) -> caf::result<user> {
+        if (auto err = admit(ctx))
+          return err;
         if (auto err = check_role(role))
           return err;
         account_patch patch;
@@ -198,27 +225,33 @@ user_service(user_actor::stateful_pointer<user_state> self,
         patch.role = std::move(role);
         // Tokens carry the role: old ones must not keep a lost privilege.
         patch.bump_token_version = true;
-        auto rp = self->make_response_promise<user>();
-        store_patch(self, rp, id, std::move(patch));
+        auto rp = self->state.requests.open<user>(self);
+        store_patch(self, rp, ctx, id, std::move(patch));
         return rp;
       },
-      [self](atom::remove, uint64_t id) -> caf::result<caf::ok_atom> {
-        auto rp = self->make_response_promise<caf::ok_atom>();
+      [self, error_to](atom::remove, request_context& ctx,
+                       uint64_t id) -> caf::result<caf::ok_atom> {
+        if (auto err = admit(ctx))
+          return err;
+        auto rp = self->state.requests.open<caf::ok_atom>(self);
         self->request(self->state.store, self->state.settings.timeout,
-                      atom::remove_v, id)
+                      atom::remove_v, ctx, id)
             .then(
-                [self, rp, id](caf::ok_atom) mutable {
-                  spdlog::info("deleted user {}", id);
+                [self, rp, ctx, id](caf::ok_atom) mutable {
+                  spdlog::info("{} deleted user {}", tag(ctx), id);
                   wake_relay(self);
                   announce_version(self, id, 0);
                   rp.deliver(caf::ok_atom_v);
                 },
-                [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+                error_to(rp));
         return rp;
       },
-      [self](atom::authenticate, std::string email,
-             std::string& password) -> caf::result<user> {
+      [self, error_to](atom::authenticate, request_context& ctx,
+                       std::string email,
+                       std::string& password) -> caf::result<user> {
         auto& st = self->state;
+        if (auto err = admit(ctx))
+          return err;
         if (password.size() > st.settings.passwords.max_bytes)
           return caf::make_error(
               ec::invalid_argument,
@@ -226,25 +259,24 @@ user_service(user_actor::stateful_pointer<user_state> self,
                   + std::to_string(st.settings.passwords.max_bytes) + " bytes");
         if (auto err = normalize_email(email))
           return err;
-        auto rp = self->make_response_promise<user>();
-        auto verify = [self, rp, password](std::optional<account> acc) mutable {
+        auto rp = st.requests.open<user>(self);
+        auto verify = [self, rp, ctx, password,
+                       error_to](std::optional<account> acc) mutable {
           auto& st = self->state;
           auto& hash = acc ? acc->password_hash : st.settings.dummy_hash;
           self->request(st.hasher, st.settings.timeout, atom::verify_v,
                         password, hash)
               .then(
-                  [self, rp, acc, password](password_check& res) mutable {
+                  [self, rp, ctx, acc, password](password_check& res) mutable {
                     if (!acc || !res.valid) {
                       rp.deliver(wrong_credentials());
                       return;
                     }
                     if (res.needs_rehash)
-                      rehash(self, acc->profile.id, password);
+                      rehash(self, ctx, acc->profile.id, password);
                     rp.deliver(std::move(acc->profile));
                   },
-                  [rp](caf::error& err) mutable {
-                    rp.deliver(std::move(err));
-                  });
+                  error_to(rp));
         };
         self->request(st.store, st.settings.timeout, atom::get_v,
                       atom::by_email_v, std::move(email))

@@ -1,5 +1,6 @@
 // The user actor: creates, reads, changes and authenticates accounts. It owns
-// no blocking work: hashing goes to the hasher pool, I/O to storage.
+// no blocking work: hashing goes to the hasher pool, I/O to storage. Who may
+// call it: see messages/user_actor.hpp.
 #pragma once
 
 #include <chrono>
@@ -8,6 +9,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "actors/account_policy.hpp"
+#include "actors/open_requests.hpp"
 #include "messages/event_actors.hpp"
 #include "messages/hasher_actor.hpp"
 #include "messages/storage_actor.hpp"
@@ -23,6 +25,8 @@ struct user_settings {
   std::string dummy_hash;
   /// Time allowed for storage and hasher replies.
   std::chrono::seconds timeout{30};
+  /// At a shutdown, how long requests under way may take to finish.
+  std::chrono::milliseconds drain_grace{10000};
 };
 
 struct user_state {
@@ -35,6 +39,8 @@ struct user_state {
   token_actor tokens;
   /// Woken after each change so its event goes out at once; may be invalid.
   outbox_relay_actor relay;
+  /// Requests taken and not yet answered (drained at a shutdown).
+  open_requests requests;
 };
 
 user_actor::behavior_type

@@ -1,20 +1,26 @@
 // heraldctl: manages a herald node over CAF's middleman, through the node's
 // typed interfaces. Human-readable output by default, --json for scripts.
 // Exit codes: 0 success, 1 the node refused the request, 2 bad usage,
-// 3 node unreachable or not answering.
+// 3 node unreachable, gone or not answering (the message says whether a
+// change may have happened).
 #include <termios.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <future>
 #include <iostream>
+#include <memory>
 #include <optional>
+#include <thread>
 
 #include <CLI/CLI.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
 
+#include "messages/context.hpp"
 #include "messages/error.hpp"
 #include "messages/json.hpp"
 #include "messages/node_actor.hpp"
@@ -33,6 +39,9 @@ struct options {
   std::string node = "127.0.0.1:4710";
   bool as_json = false;
   unsigned timeout_s = 30;
+  /// Sent with every request; the node logs it and stores it with the
+  /// events the request causes.
+  std::string request_id;
 };
 
 /// A failure that ends the program with a one-line message.
@@ -78,72 +87,207 @@ uint64_t parse_id(const std::string& text) {
   return std::stoull(text);
 }
 
+/// What became of a request.
+template <class T>
+struct outcome {
+  std::optional<T> value;
+  /// The node's (or CAF's) error answer.
+  caf::error err;
+  /// The connection was lost, or the node did not answer in time: nobody
+  /// knows whether the request was carried out.
+  std::string lost;
+};
+
+/// A connection to a node that checks that answers reach this process
+/// before anything is sent, and that tells an answer, a refusal and a lost
+/// connection apart.
+///
+/// Why the check: CAF 0.17.6 names a process by host and pid; a node that
+/// still holds a connection from an earlier process with this pid (it
+/// exited a moment ago, or its host vanished without closing the socket)
+/// ignores this one's handshake and routes our answers to that dead
+/// connection (CAF-NOTES.md). The ping goes over the same route as every
+/// later answer: once it comes back, they will too. If it does not, the
+/// stale connection is still there: this process closes its own, waits for
+/// the node to drop the stale one (it does after its connection timeout)
+/// and tries again. Nothing but the ping is sent before that.
 class client {
 public:
-  client(caf::actor_system& sys, const options& opts)
-      : sys_(sys), self_(sys), opts_(opts) {
+  client(const options& opts) : opts_(opts) {
     auto colon = opts.node.rfind(':');
     if (colon == std::string::npos)
       fail(exit_usage, "--node must be host:port, not '" + opts.node + "'");
-    auto host = opts.node.substr(0, colon);
+    host_ = opts.node.substr(0, colon);
     auto port_text = opts.node.substr(colon + 1);
-    if (port_text.empty()
+    if (port_text.empty() || port_text.size() > 5
         || port_text.find_first_not_of("0123456789") != std::string::npos
         || std::stoul(port_text) > 65535)
       fail(exit_usage, "--node has a bad port: '" + port_text + "'");
-    auto port = static_cast<uint16_t>(std::stoul(port_text));
-    auto res = sys.middleman().remote_actor<node_actor>(host, port);
-    if (!res)
-      fail(exit_unreachable,
-           "cannot reach node at " + opts.node + ": " + render(res.error()));
-    node_ = std::move(*res);
+    port_ = static_cast<uint16_t>(std::stoul(port_text));
+    connect();
   }
 
-  /// Requests and waits for a reply of type T; an error reply or a timeout
-  /// ends the program.
+  ~client() {
+    // Proxies and connections go with the system.
+    node_ = nullptr;
+    sys_.reset();
+    cfg_.reset();
+  }
+
+  /// Requests and waits for a reply of type T; an error reply, a lost
+  /// connection or a timeout ends the program. `write` says whether the
+  /// request changes state (then a lost answer leaves its outcome unknown).
   template <class T, class Handle, class... Ts>
-  T call(const Handle& dest, Ts&&... xs) {
-    std::optional<T> result;
-    self_
-        ->request(dest, std::chrono::seconds(opts_.timeout_s),
-                  std::forward<Ts>(xs)...)
-        .receive([&](T& x) { result = std::move(x); },
-                 [&](caf::error& err) {
-                   if (err == caf::sec::request_timeout)
-                     fail(exit_unreachable,
-                          "node at " + opts_.node + " did not answer within "
-                              + std::to_string(opts_.timeout_s) + "s");
-                   fail(exit_refused, render(err), err);
-                 });
-    return std::move(*result);
+  T call(bool write, const Handle& dest, Ts&&... xs) {
+    auto res = ask<T>(dest, std::chrono::seconds(opts_.timeout_s),
+                      std::forward<Ts>(xs)...);
+    if (res.value)
+      return std::move(*res.value);
+    if (!res.lost.empty()) {
+      auto text = res.lost;
+      if (write)
+        text += "; the outcome of this change is unknown: look before you "
+                "repeat it (e.g. heraldctl user get)";
+      else
+        text += "; nothing was changed, it is safe to ask again";
+      fail(exit_unreachable, text);
+    }
+    if (res.err == caf::sec::request_receiver_down)
+      fail(exit_refused,
+           "unavailable: the service stopped before it took the request "
+           "(is the node shutting down?); nothing was done",
+           caf::make_error(ec::unavailable,
+                           std::string{"the service stopped before it took "
+                                       "the request"}));
+    fail(exit_refused, render(res.err), res.err);
   }
 
   user_actor users() {
-    return call<user_actor>(node_, atom::get_v, atom::user_v);
+    return call<user_actor>(false, node_, atom::get_v, atom::user_v);
+  }
+
+  session_actor sessions() {
+    return call<session_actor>(false, node_, atom::get_v, atom::session_v);
   }
 
   token_actor tokens() {
-    return call<token_actor>(node_, atom::get_v, atom::token_v);
+    return call<token_actor>(false, node_, atom::get_v, atom::token_v);
   }
 
   password_reset_actor resets() {
-    return call<password_reset_actor>(node_, atom::get_v, atom::reset_v);
+    return call<password_reset_actor>(false, node_, atom::get_v, atom::reset_v);
   }
 
   amqp_bridge_actor bridge() {
-    return call<amqp_bridge_actor>(node_, atom::get_v, atom::bridge_v);
+    return call<amqp_bridge_actor>(false, node_, atom::get_v, atom::bridge_v);
   }
 
   outbox_relay_actor relay() {
-    return call<outbox_relay_actor>(node_, atom::get_v, atom::outbox_v);
+    return call<outbox_relay_actor>(false, node_, atom::get_v, atom::outbox_v);
   }
 
   const node_actor& node() const { return node_; }
 
 private:
-  caf::actor_system& sys_;
-  caf::scoped_actor self_;
+  /// Sends one request from a courier actor that also watches the node and
+  /// the destination: an answer, an error, a lost connection or the
+  /// timeout, whichever comes first, is the outcome.
+  template <class T, class Handle, class... Ts>
+  outcome<T> ask(const Handle& dest, caf::timespan timeout, Ts&&... xs) {
+    auto done = std::make_shared<std::promise<outcome<T>>>();
+    auto result = done->get_future();
+    auto target = caf::actor_cast<caf::actor>(dest);
+    auto node = caf::actor_cast<caf::actor>(node_);
+    auto msg = caf::make_message(std::forward<Ts>(xs)...);
+    auto where = opts_.node;
+    auto secs = std::chrono::duration_cast<std::chrono::seconds>(timeout);
+    sys_->spawn([=](caf::event_based_actor* self) mutable {
+      auto finish = [self, done](outcome<T> x) {
+        done->set_value(std::move(x));
+        self->quit();
+      };
+      self->monitor(node);
+      if (target != node)
+        self->monitor(target);
+      self->set_down_handler([=](caf::down_msg& dm) {
+        outcome<T> x;
+        x.lost = "lost the connection to the node at " + where
+                 + " before it answered (" + render(dm.reason) + ")";
+        finish(std::move(x));
+      });
+      self->request(target, timeout, std::move(msg))
+          .then(
+              [=](T& value) {
+                outcome<T> x;
+                x.value = std::move(value);
+                finish(std::move(x));
+              },
+              [=](caf::error& err) {
+                outcome<T> x;
+                if (err == caf::sec::request_timeout)
+                  x.lost = "the node at " + where + " did not answer within "
+                           + std::to_string(secs.count()) + "s";
+                else
+                  x.err = std::move(err);
+                finish(std::move(x));
+              });
+    });
+    return result.get();
+  }
+
+  /// Connects and pings until an answer comes back; at most about
+  /// `connect_budget` long. Fails with exit 3 (nothing was sent).
+  void connect() {
+    using namespace std::chrono;
+    auto deadline = steady_clock::now() + connect_budget;
+    auto pause = milliseconds{250};
+    std::string why;
+    for (;;) {
+      cfg_ = std::make_unique<caf::actor_system_config>();
+      cfg_->load<caf::io::middleman>();
+      add_message_types(*cfg_);
+      cfg_->set("middleman.app-identifiers",
+                std::vector<std::string>{"herald"});
+      // The node drops connections that stay silent for its connection
+      // timeout (5 s by default): heartbeats keep this one alive while a
+      // slow request runs, and tell this side when the node is gone.
+      cfg_->set("middleman.heartbeat-interval",
+                caf::timespan{std::chrono::seconds(1)});
+      cfg_->set("middleman.connection-timeout",
+                caf::timespan{std::chrono::seconds(10)});
+      cfg_->set("scheduler.max-threads", size_t{2});
+      sys_ = std::make_unique<caf::actor_system>(*cfg_);
+      auto res = sys_->middleman().remote_actor<node_actor>(host_, port_);
+      if (!res)
+        fail(exit_unreachable, "cannot reach the node at " + opts_.node + ": "
+                                   + render(res.error())
+                                   + "; nothing was sent");
+      node_ = std::move(*res);
+      auto pong = ask<std::string>(node_, ping_timeout, atom::ping_v);
+      if (pong.value)
+        return;
+      why = pong.lost.empty() ? render(pong.err) : pong.lost;
+      node_ = nullptr;
+      sys_.reset();
+      if (steady_clock::now() + pause >= deadline)
+        break;
+      std::this_thread::sleep_for(pause);
+      pause = std::min(pause * 2, milliseconds{2000});
+    }
+    fail(exit_unreachable, "the node at " + opts_.node
+                               + " took the connection but its answers do "
+                                 "not reach this process ("
+                               + why + "); nothing was sent");
+  }
+
+  static constexpr auto ping_timeout = std::chrono::seconds{3};
+  static constexpr auto connect_budget = std::chrono::seconds{20};
+
   const options& opts_;
+  std::string host_;
+  uint16_t port_ = 0;
+  std::unique_ptr<caf::actor_system_config> cfg_;
+  std::unique_ptr<caf::actor_system> sys_;
   node_actor node_;
 };
 
@@ -201,6 +345,8 @@ int main(int argc, char** argv) {
   app.add_flag("--json", opts.as_json, "print JSON instead of text");
   app.add_option("--timeout", opts.timeout_s, "seconds to wait for a reply")
       ->capture_default_str();
+  app.add_option("--request-id", opts.request_id,
+                 "id the node logs this request under (default: a new one)");
   app.set_version_flag("--version", HERALD_VERSION);
 
   auto status = app.add_subcommand("status", "show the node's status");
@@ -275,16 +421,23 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : exit_usage;
   }
 
-  caf::actor_system_config cfg;
-  cfg.load<caf::io::middleman>();
-  add_message_types(cfg);
-  cfg.set("middleman.app-identifiers", std::vector<std::string>{"herald"});
-  cfg.set("scheduler.max-threads", size_t{2});
-  caf::actor_system sys{cfg};
+  if (opts.request_id.empty())
+    opts.request_id = "ctl-" + new_request_id().substr(2);
+  request_context ctx{opts.request_id, "operator:heraldctl"};
+  if (auto err = admit(ctx)) {
+    std::cerr << "heraldctl: --request-id: " << render(err) << std::endl;
+    return exit_usage;
+  }
   try {
-    client cl{sys, opts};
+    client cl{opts};
     if (*status) {
-      auto s = cl.call<node_status>(cl.node(), atom::status_v);
+      auto s = cl.call<node_status>(false, cl.node(), atom::status_v, ctx);
+      std::string components;
+      for (auto& c : s.components)
+        components += (components.empty() ? "" : ", ") + c.name + " " + c.state
+                      + (c.restarts > 0
+                             ? " (" + std::to_string(c.restarts) + " restarts)"
+                             : "");
       print(opts, s,
             {{"node", s.name},
              {"version", s.version},
@@ -298,26 +451,28 @@ int main(int argc, char** argv) {
              {"cluster", s.cluster_endpoint},
              {"storage", s.storage + " (" + s.storage_state + ")"},
              {"users", std::to_string(s.users)},
-             {"started", format_time(s.started_at)}});
+             {"started", format_time(s.started_at)},
+             {"instance", s.instance},
+             {"components", components}});
     } else if (*create) {
       if (create->count("--password") == 0)
         password = read_password("Password: ");
       new_user x{name, email, password, admin ? role_admin : role_user};
-      print_user(opts, cl.call<user>(cl.users(), atom::create_v, x));
+      print_user(opts, cl.call<user>(true, cl.users(), atom::create_v, ctx, x));
     } else if (*promote) {
       print_user(opts,
-                 cl.call<user>(cl.users(), atom::set_role_v, parse_id(id_text),
-                               std::string{role_admin}));
+                 cl.call<user>(true, cl.users(), atom::set_role_v, ctx,
+                               parse_id(id_text), std::string{role_admin}));
     } else if (*get) {
       if (id_text.find('@') != std::string::npos)
-        print_user(opts, cl.call<user>(cl.users(), atom::get_v,
+        print_user(opts, cl.call<user>(false, cl.users(), atom::get_v, ctx,
                                        atom::by_email_v, id_text));
       else
-        print_user(opts,
-                   cl.call<user>(cl.users(), atom::get_v, parse_id(id_text)));
+        print_user(opts, cl.call<user>(false, cl.users(), atom::get_v, ctx,
+                                       parse_id(id_text)));
     } else if (*list) {
-      print_page(opts,
-                 cl.call<user_page>(cl.users(), atom::list_v, page, per_page));
+      print_page(opts, cl.call<user_page>(false, cl.users(), atom::list_v, ctx,
+                                          page, per_page));
     } else if (*update) {
       user_patch patch;
       patch.set_name = upd_name->count() > 0;
@@ -331,26 +486,27 @@ int main(int argc, char** argv) {
       if (!patch.set_name && !patch.set_email && !patch.set_password)
         fail(exit_usage, "nothing to update: give --name, --email or "
                          "--password");
-      print_user(opts, cl.call<user>(cl.users(), atom::update_v,
+      print_user(opts, cl.call<user>(true, cl.users(), atom::update_v, ctx,
                                      parse_id(id_text), patch));
     } else if (*remove) {
       auto id = parse_id(id_text);
-      cl.call<caf::ok_atom>(cl.users(), atom::remove_v, id);
+      cl.call<caf::ok_atom>(true, cl.users(), atom::remove_v, ctx, id);
       print(opts, json{{"deleted", id}},
             {{"deleted", "user " + std::to_string(id)}});
     } else if (*login) {
       if (login_password->count() == 0)
         password = read_password("Password: ");
-      auto u = cl.call<user>(cl.users(), atom::authenticate_v, email, password);
-      auto t = cl.call<issued_token>(cl.tokens(), atom::issue_v, u);
-      auto j = json(t);
-      j["user"] = u;
-      print(opts, j,
-            {{"token", t.token},
-             {"expires", format_time(t.expires_at)},
-             {"user", std::to_string(u.id) + " <" + u.email + ">"}});
+      // The node checks the password and signs in one request.
+      auto s = cl.call<session>(false, cl.sessions(), atom::login_v, ctx, email,
+                                password);
+      print(opts, json(s),
+            {{"token", s.token.token},
+             {"expires", format_time(s.token.expires_at)},
+             {"user",
+              std::to_string(s.profile.id) + " <" + s.profile.email + ">"}});
     } else if (*validate) {
-      auto c = cl.call<claims>(cl.tokens(), atom::validate_v, token_text);
+      auto c = cl.call<claims>(false, cl.tokens(), atom::validate_v, ctx,
+                               token_text);
       print(opts, c,
             {{"valid", "yes"},
              {"user", std::to_string(c.subject)},
@@ -362,7 +518,8 @@ int main(int argc, char** argv) {
              {"key id", c.key_id},
              {"token id", c.jwt_id}});
     } else if (*reset_request) {
-      cl.call<caf::ok_atom>(cl.resets(), atom::reset_request_v, email);
+      cl.call<caf::ok_atom>(true, cl.resets(), atom::reset_request_v, ctx,
+                            email);
       print(opts, json{{"accepted", true}},
             {{"accepted", "if " + email
                               + " belongs to a user, a reset link "
@@ -370,13 +527,13 @@ int main(int argc, char** argv) {
     } else if (*reset_confirm) {
       if (confirm_password->count() == 0)
         password = read_password("New password: ");
-      cl.call<caf::ok_atom>(cl.resets(), atom::reset_confirm_v, token_text,
-                            password);
+      cl.call<caf::ok_atom>(true, cl.resets(), atom::reset_confirm_v, ctx,
+                            token_text, password);
       print(opts, json{{"password_changed", true}},
             {{"done", "password changed; all earlier sessions are revoked"}});
     } else if (*outbox_status_cmd) {
-      auto st
-          = cl.call<outbox_status>(cl.relay(), atom::outbox_v, atom::status_v);
+      auto st = cl.call<outbox_status>(false, cl.relay(), atom::outbox_v,
+                                       atom::status_v);
       print(opts, st,
             {{"pending", std::to_string(st.pending)},
              {"oldest", std::to_string(st.oldest_age_ms / 1000) + "s"},
@@ -384,8 +541,8 @@ int main(int argc, char** argv) {
              {"delivered", std::to_string(st.delivered) + " since start"},
              {"last error", st.last_error.empty() ? "none" : st.last_error}});
     } else if (*bridge_status_cmd) {
-      auto st
-          = cl.call<bridge_status>(cl.bridge(), atom::bridge_v, atom::status_v);
+      auto st = cl.call<bridge_status>(false, cl.bridge(), atom::bridge_v,
+                                       atom::status_v);
       if (opts.as_json) {
         std::cout << json(st).dump(2) << std::endl;
       } else {
@@ -407,9 +564,13 @@ int main(int argc, char** argv) {
       }
     }
   } catch (const failure& f) {
-    if (opts.as_json && f.err)
-      std::cout << error_to_json(f.err).dump(2) << std::endl;
-    std::cerr << "heraldctl: " << f.message << std::endl;
+    if (opts.as_json && f.err) {
+      auto j = error_to_json(f.err);
+      j["error"]["request_id"] = opts.request_id;
+      std::cout << j.dump(2) << std::endl;
+    }
+    std::cerr << "heraldctl: " << f.message << " (request " << opts.request_id
+              << ")" << std::endl;
     return f.code;
   }
   return 0;

@@ -37,6 +37,7 @@
 
 #include "actors/hasher.hpp"
 #include "actors/jwt.hpp"
+#include "actors/session.hpp"
 #include "actors/token.hpp"
 #include "actors/user.hpp"
 #include "bench/report.hpp"
@@ -83,6 +84,19 @@ token_settings make_token_settings() {
 }
 
 user bench_user();
+
+/// The context every benchmark request carries.
+const request_context bench_ctx{"bench", "bench"};
+
+/// A token for the bench user, signed as the session service signs.
+std::string bench_token() {
+  auto s = make_token_settings();
+  auto t = jwt::issue(bench_user(), s.keys, s.policy, unix_now(),
+                      jwt::random_jti());
+  if (!t)
+    std::exit(1);
+  return t->token;
+}
 
 /// A token actor over an in-memory store that holds the bench user.
 std::pair<storage_actor, token_actor>
@@ -206,11 +220,7 @@ int bench_validate(double seconds) {
   bench_config cfg;
   caf::actor_system sys{cfg};
   auto [storage, tokens] = spawn_token_service(sys);
-  caf::scoped_actor self{sys};
-  std::string tok;
-  self->request(tokens, caf::infinite, atom::issue_v, bench_user())
-      .receive([&](issued_token& t) { tok = t.token; },
-               [](caf::error&) { std::exit(1); });
+  auto tok = bench_token();
   auto raw = raw_hmac_rate(tok, seconds);
   auto settings = make_token_settings();
   size_t plain_done = 0;
@@ -225,10 +235,10 @@ int bench_validate(double seconds) {
          static_cast<double>(plain_done) / seconds_since(plain_start), raw,
          "req/s");
   auto actor = in_flight<token_actor, claims>(sys, tokens, seconds, 100,
-                                              atom::validate_v, tok);
+                                              atom::validate_v, bench_ctx, tok);
   report("token validation (100 in flight)", actor, raw, "req/s");
   auto one = pipelined<token_actor, claims>(sys, tokens, seconds, 1,
-                                            atom::validate_v, tok);
+                                            atom::validate_v, bench_ctx, tok);
   report("token validation (one at a time)", one, raw, "req/s");
   caf::anon_send_exit(tokens, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(storage, caf::exit_reason::user_shutdown);
@@ -271,19 +281,17 @@ int bench_login(double seconds) {
   auto tokens = sys.spawn(token, make_token_settings(), storage);
   auto users = sys.spawn(user_service, us, storage, hasher, tokens,
                          outbox_relay_actor{});
+  auto sessions = sys.spawn(session_service, make_token_settings(), users);
   caf::scoped_actor self{sys};
   const std::string pw = "correct horse battery staple";
-  self->request(users, caf::infinite, atom::create_v,
+  self->request(users, caf::infinite, atom::create_v, bench_ctx,
                 new_user{"bench", "bench@example.org", pw, role_user})
       .receive([](user&) {},
                [](caf::error& e) {
                  std::cerr << render(e) << "\n";
                  std::exit(1);
                });
-  std::string tok;
-  self->request(tokens, caf::infinite, atom::issue_v, bench_user())
-      .receive([&](issued_token& t) { tok = t.token; },
-               [](caf::error&) { std::exit(1); });
+  auto tok = bench_token();
   auto raw = raw_argon2_rate(params, workers, seconds);
   // Validation latency measured on another thread while logins run.
   std::atomic<bool> logins_running{true};
@@ -292,16 +300,17 @@ int bench_login(double seconds) {
     caf::scoped_actor probe{sys};
     while (logins_running) {
       auto t0 = clock_type::now();
-      probe->request(tokens, caf::infinite, atom::validate_v, tok)
+      probe->request(tokens, caf::infinite, atom::validate_v, bench_ctx, tok)
           .receive([](claims&) {}, [](caf::error&) { std::exit(1); });
       latencies_us.push_back(
           duration<double, std::micro>(clock_type::now() - t0).count());
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
   });
-  auto rate = in_flight<user_actor, user>(sys, users, seconds, 4 * workers,
-                                          atom::authenticate_v,
-                                          std::string{"bench@example.org"}, pw);
+  // A login as a node does it: the password checked and a token signed.
+  auto rate = in_flight<session_actor, session>(
+      sys, sessions, seconds, 4 * workers, atom::login_v, bench_ctx,
+      std::string{"bench@example.org"}, pw);
   logins_running = false;
   prober.join();
   char label[64];
@@ -314,7 +323,8 @@ int bench_login(double seconds) {
               percentile(latencies_us, 0.5), percentile(latencies_us, 0.99),
               percentile(latencies_us, 1.0), latencies_us.size());
   for (auto h :
-       {caf::actor_cast<caf::actor>(users), caf::actor_cast<caf::actor>(tokens),
+       {caf::actor_cast<caf::actor>(sessions),
+        caf::actor_cast<caf::actor>(users), caf::actor_cast<caf::actor>(tokens),
         caf::actor_cast<caf::actor>(hasher),
         caf::actor_cast<caf::actor>(storage)})
     caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
@@ -381,20 +391,16 @@ int bench_remote(const char* self_path, double seconds) {
       std::cerr << "cannot connect to the bench server\n";
       rc = 1;
     } else {
-      caf::scoped_actor self{sys};
-      std::string tok;
-      self->request(*t, caf::infinite, atom::issue_v, bench_user())
-          .receive([&](issued_token& x) { tok = x.token; },
-                   [](caf::error&) { std::exit(1); });
+      auto tok = bench_token();
       // Same payload size both ways: the echo carries the token too.
       auto raw = pipelined<echo_actor, std::string>(sys, *e, seconds, 1, tok);
-      auto ours = pipelined<token_actor, claims>(sys, *t, seconds, 1,
-                                                 atom::validate_v, tok);
+      auto ours = pipelined<token_actor, claims>(
+          sys, *t, seconds, 1, atom::validate_v, bench_ctx, tok);
       report("remote validate round trips (one at a time)", ours, raw, "rt/s");
       auto raw_w
           = in_flight<echo_actor, std::string>(sys, *e, seconds, 50, tok);
-      auto ours_w = in_flight<token_actor, claims>(sys, *t, seconds, 50,
-                                                   atom::validate_v, tok);
+      auto ours_w = in_flight<token_actor, claims>(
+          sys, *t, seconds, 50, atom::validate_v, bench_ctx, tok);
       report("remote validate (50 in flight)", ours_w, raw_w, "req/s");
     }
   }

@@ -1,6 +1,7 @@
 #include "messages/error.hpp"
 
 #include <caf/actor_system_config.hpp>
+#include <caf/exit_reason.hpp>
 #include <caf/message.hpp>
 #include <caf/sec.hpp>
 
@@ -49,6 +50,11 @@ ec ec_from_string(const std::string& name) {
   return ec::none;
 }
 
+std::string message_of(const caf::error& err) {
+  auto text = context_text(err.context());
+  return text.empty() ? render(err) : text;
+}
+
 std::string render(const caf::error& err) {
   if (!err)
     return "ok";
@@ -57,6 +63,8 @@ std::string render(const caf::error& err) {
     out = to_string(static_cast<ec>(err.code()));
   } else if (err.category() == caf::atom("system")) {
     out = caf::to_string(static_cast<caf::sec>(err.code()));
+  } else if (err.category() == caf::atom("exit")) {
+    out = caf::to_string(static_cast<caf::exit_reason>(err.code()));
   } else {
     out = caf::to_string(err.category());
     out += "#" + std::to_string(err.code());

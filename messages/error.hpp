@@ -51,6 +51,10 @@ ec ec_from_string(const std::string& name);
 /// error carries a string), used for CLI output and logs.
 std::string render(const caf::error& err);
 
+/// The text of an error without its code ("no user with id 4"), or
+/// render() for an error that carries no text.
+std::string message_of(const caf::error& err);
+
 /// Keeps the code of a herald error (other categories become `internal`) and
 /// puts `what` in front of its text: "what: original text".
 caf::error annotate(const caf::error& err, const std::string& what);

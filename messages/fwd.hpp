@@ -15,7 +15,9 @@ CAF_ADD_ATOM(herald, herald::atom, update, "update")
 CAF_ADD_ATOM(herald, herald::atom, remove, "remove")
 CAF_ADD_ATOM(herald, herald::atom, authenticate, "authentic")
 CAF_ADD_ATOM(herald, herald::atom, set_role, "set_role")
-CAF_ADD_ATOM(herald, herald::atom, issue, "issue")
+CAF_ADD_ATOM(herald, herald::atom, login, "login")
+CAF_ADD_ATOM(herald, herald::atom, session, "session")
+CAF_ADD_ATOM(herald, herald::atom, ping, "ping")
 CAF_ADD_ATOM(herald, herald::atom, validate, "validate")
 CAF_ADD_ATOM(herald, herald::atom, revoke, "revoke")
 CAF_ADD_ATOM(herald, herald::atom, forget, "forget")
@@ -29,6 +31,7 @@ CAF_ADD_ATOM(herald, herald::atom, token, "token")
 // -- events, outbox, password reset, mail -----------------------------------
 CAF_ADD_ATOM(herald, herald::atom, publish, "publish")
 CAF_ADD_ATOM(herald, herald::atom, subscribe, "subscribe")
+CAF_ADD_ATOM(herald, herald::atom, unsubscribe, "unsubscr")
 CAF_ADD_ATOM(herald, herald::atom, handle, "handle")
 CAF_ADD_ATOM(herald, herald::atom, wake, "wake")
 CAF_ADD_ATOM(herald, herald::atom, tick, "tick")
@@ -55,6 +58,9 @@ struct account;
 struct new_account;
 struct account_patch;
 struct issued_token;
+struct session;
+struct request_context;
+struct component_status;
 struct claims;
 struct password_check;
 struct node_status;

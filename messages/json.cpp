@@ -38,6 +38,11 @@ void to_json(nlohmann::json& j, const issued_token& x) {
                      {"expires_at", format_time(x.expires_at)}};
 }
 
+void to_json(nlohmann::json& j, const session& x) {
+  to_json(j, x.token);
+  j["user"] = x.profile;
+}
+
 void to_json(nlohmann::json& j, const claims& x) {
   j = nlohmann::json{{"sub", std::to_string(x.subject)},
                      {"iss", x.issuer},
@@ -59,7 +64,16 @@ void to_json(nlohmann::json& j, const node_status& x) {
                      {"storage", x.storage},
                      {"storage_state", x.storage_state},
                      {"started_at", format_time(x.started_at)},
-                     {"users", x.users}};
+                     {"users", x.users},
+                     {"instance", x.instance},
+                     {"components", x.components}};
+}
+
+void to_json(nlohmann::json& j, const component_status& x) {
+  j = nlohmann::json{{"name", x.name},
+                     {"state", x.state},
+                     {"restarts", x.restarts},
+                     {"since", format_time(x.since)}};
 }
 
 void to_json(nlohmann::json& j, const outbox_status& x) {

@@ -17,7 +17,9 @@ namespace herald {
 void to_json(nlohmann::json& j, const user& x);
 void to_json(nlohmann::json& j, const user_page& x);
 void to_json(nlohmann::json& j, const issued_token& x);
+void to_json(nlohmann::json& j, const session& x);
 void to_json(nlohmann::json& j, const claims& x);
+void to_json(nlohmann::json& j, const component_status& x);
 void to_json(nlohmann::json& j, const node_status& x);
 void to_json(nlohmann::json& j, const outbox_status& x);
 void to_json(nlohmann::json& j, const route_stats& x);

@@ -1,29 +1,41 @@
 // Interface of the node actor: the receptionist a node publishes on its
-// cluster port. Clients (heraldctl, later other nodes) ask it for status and
-// for the handles of the services this node hosts.
+// cluster port. Who may call: operators (heraldctl) and peer nodes; the
+// port is loopback-only by default and gets mutual TLS with the cluster.
+// It answers status and the handles of the services this node hosts, and
+// only of those that are meant to be called from outside: storage, the
+// hasher, the mailer and the event path are never handed out.
 #pragma once
+
+#include <string>
 
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
 #include "messages/bridge.hpp"
+#include "messages/context.hpp"
 #include "messages/event_actors.hpp"
 #include "messages/fwd.hpp"
 #include "messages/node.hpp"
 #include "messages/reset_actor.hpp"
+#include "messages/session_actor.hpp"
 #include "messages/token_actor.hpp"
 #include "messages/user_actor.hpp"
 
 namespace herald {
 
 using node_actor = caf::typed_actor<
-    /// Answers the node's status.
-    caf::replies_to<atom::status>::with<node_status>,
-    /// Answers the user service of this node; `unavailable` without that role.
+    /// Answers at once, without asking any component: the node's instance
+    /// id. Clients use it to check that answers reach them.
+    caf::replies_to<atom::ping>::with<std::string>,
+    /// Answers the node's status with its components and a storage check.
+    caf::replies_to<atom::status, request_context>::with<node_status>,
+    /// Answers the user service of this node; `unavailable` without it.
     caf::replies_to<atom::get, atom::user>::with<user_actor>,
-    /// Answers the token service of this node; `unavailable` without that role.
+    /// Answers the session (login) service; `unavailable` without it.
+    caf::replies_to<atom::get, atom::session>::with<session_actor>,
+    /// Answers the token service; `unavailable` without it.
     caf::replies_to<atom::get, atom::token>::with<token_actor>,
-    /// Answers the password reset service; `unavailable` without that role.
+    /// Answers the password reset service; `unavailable` without it.
     caf::replies_to<atom::get, atom::reset>::with<password_reset_actor>,
     /// Answers the outbox relay; `unavailable` if this node runs none.
     caf::replies_to<atom::get, atom::outbox>::with<outbox_relay_actor>,

@@ -1,5 +1,10 @@
 // Interface of the account store. Every request is one whole unit of work;
 // implementations: the MySQL pool (storage/) and an in-memory fake (tests).
+// Who may call: this node's services only. The node never hands storage out,
+// and no service delegates a request to it (a delegated answer would come
+// from a storage worker and make it addressable from the caller's node).
+// Writes take the request context of the request that caused them and
+// store it with the events they write.
 #pragma once
 
 #include <cstdint>
@@ -8,6 +13,7 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "messages/context.hpp"
 #include "messages/event.hpp"
 #include "messages/fwd.hpp"
 #include "messages/node.hpp"
@@ -18,7 +24,7 @@ namespace herald {
 using storage_actor = caf::typed_actor<
     /// Inserts an account; `conflict` if the email is taken. Writes
     /// user.created to the outbox in the same transaction.
-    caf::replies_to<atom::create, new_account>::with<account>,
+    caf::replies_to<atom::create, request_context, new_account>::with<account>,
     /// Reads an account by id; `not_found` if there is none.
     caf::replies_to<atom::get, uint64_t>::with<account>,
     /// Reads an account by (lower-cased) email; `not_found` if there is none.
@@ -29,10 +35,12 @@ using storage_actor = caf::typed_actor<
     /// `not_found` or `conflict` (email taken). Writes user.updated (name,
     /// email or role changed) and user.password_changed (hash changed with a
     /// token version bump) to the outbox in the same transaction.
-    caf::replies_to<atom::update, uint64_t, account_patch>::with<account>,
+    caf::replies_to<atom::update, request_context, uint64_t,
+                    account_patch>::with<account>,
     /// Deletes an account (and its reset tokens); `not_found` if there is
     /// none. Writes user.deleted to the outbox in the same transaction.
-    caf::replies_to<atom::remove, uint64_t>::with<caf::ok_atom>,
+    caf::replies_to<atom::remove, request_context,
+                    uint64_t>::with<caf::ok_atom>,
     /// Pings the database and counts accounts.
     caf::replies_to<atom::status>::with<storage_status>,
     // -- password reset ------------------------------------------------------
@@ -41,7 +49,8 @@ using storage_actor = caf::typed_actor<
     /// one; if the email belongs to a user, stores the token hash with its
     /// expiry and writes password.reset_requested (with the plain token and
     /// the user's stored address) to the outbox. Ok for unknown emails too.
-    caf::replies_to<atom::reset_request, reset_ticket>::with<caf::ok_atom>,
+    caf::replies_to<atom::reset_request, request_context,
+                    reset_ticket>::with<caf::ok_atom>,
     /// Checks a token hash without changing anything: ok if it could be used
     /// now, else `not_found`, `already_used`, `expired` or `revoked`.
     caf::replies_to<atom::reset_check, std::string>::with<caf::ok_atom>,
@@ -49,26 +58,26 @@ using storage_actor = caf::typed_actor<
     /// locked, checks it as reset_check does, stores the hash, bumps the
     /// token version, marks the token used, voids the user's other tokens and
     /// writes user.password_changed. Answers the account as changed.
-    caf::replies_to<atom::reset_confirm, std::string, std::string>::with<
-        account>,
+    caf::replies_to<atom::reset_confirm, request_context, std::string,
+                    std::string>::with<account>,
     // -- outbox --------------------------------------------------------------
     /// Up to `limit` deliverable rows (not dead) with seq > `after`, by seq.
-    caf::replies_to<atom::outbox_fetch, uint64_t, uint32_t>::with<
-        std::vector<event>>,
+    caf::replies_to<atom::outbox_fetch, uint64_t,
+                    uint32_t>::with<std::vector<event>>,
     /// Deletes delivered rows by seq (purges their payloads).
-    caf::replies_to<atom::outbox_done, std::vector<uint64_t>>::with<
-        caf::ok_atom>,
+    caf::replies_to<atom::outbox_done,
+                    std::vector<uint64_t>>::with<caf::ok_atom>,
     /// Records a failed attempt: (seq, error text, dead). A dead row is not
     /// fetched again and counts as dead in the status.
-    caf::replies_to<atom::outbox_failed, uint64_t, std::string, bool>::with<
-        caf::ok_atom>,
+    caf::replies_to<atom::outbox_failed, uint64_t, std::string,
+                    bool>::with<caf::ok_atom>,
     /// Pending and dead counts and the oldest pending row's age.
     caf::replies_to<atom::outbox, atom::status>::with<outbox_status>,
     // -- idempotency ---------------------------------------------------------
     /// (handler, event id): whether that handler finished that event.
     caf::replies_to<atom::processed, std::string, std::string>::with<bool>,
     /// (handler, event id): records that the handler finished the event.
-    caf::replies_to<atom::mark_processed, std::string, std::string>::with<
-        caf::ok_atom>>;
+    caf::replies_to<atom::mark_processed, std::string,
+                    std::string>::with<caf::ok_atom>>;
 
 } // namespace herald

@@ -7,6 +7,7 @@
 #include <caf/meta/type_name.hpp>
 
 #include "messages/fwd.hpp"
+#include "messages/user.hpp"
 
 namespace herald {
 
@@ -21,6 +22,17 @@ struct issued_token {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, issued_token& x) {
   return f(caf::meta::type_name("herald::issued_token"), x.token, x.expires_at);
+}
+
+/// A successful login: a token for the user who proved the password.
+struct session {
+  issued_token token;
+  user profile;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, session& x) {
+  return f(caf::meta::type_name("herald::session"), x.token, x.profile);
 }
 
 /// The validated claims of a token. Never carries secrets.

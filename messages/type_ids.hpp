@@ -6,6 +6,7 @@
 #include <caf/type_id.hpp>
 
 #include "messages/bridge.hpp"
+#include "messages/context.hpp"
 #include "messages/event.hpp"
 #include "messages/event_actors.hpp"
 #include "messages/hasher_actor.hpp"
@@ -13,6 +14,7 @@
 #include "messages/node.hpp"
 #include "messages/node_actor.hpp"
 #include "messages/reset_actor.hpp"
+#include "messages/session_actor.hpp"
 #include "messages/storage_actor.hpp"
 #include "messages/token.hpp"
 #include "messages/token_actor.hpp"
@@ -52,6 +54,12 @@ CAF_BEGIN_TYPE_ID_BLOCK(herald, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(herald, (herald::route_stats))
   CAF_ADD_TYPE_ID(herald, (herald::bridge_status))
   CAF_ADD_TYPE_ID(herald, (herald::amqp_bridge_actor))
+
+  CAF_ADD_TYPE_ID(herald, (herald::request_context))
+  CAF_ADD_TYPE_ID(herald, (herald::session))
+  CAF_ADD_TYPE_ID(herald, (herald::session_actor))
+  CAF_ADD_TYPE_ID(herald, (herald::component_status))
+  CAF_ADD_TYPE_ID(herald, (std::vector<herald::component_status>))
 
 CAF_END_TYPE_ID_BLOCK(herald)
 

@@ -62,7 +62,8 @@ caf::expected<account> select_one(mysql::connection& db,
 }
 
 /// Writes the events of an update from the states before and after it.
-caf::error write_update_events(mysql::connection& db, const std::string& source,
+caf::error write_update_events(mysql::connection& db,
+                               const event_origin& origin,
                                const account& before, const account& after,
                                const account_patch& patch) {
   auto& x = before.profile;
@@ -80,13 +81,13 @@ caf::error write_update_events(mysql::connection& db, const std::string& source,
                         {"email", y.email},
                         {"role", y.role},
                         {"changed", changed}};
-    if (auto err = write_event(db, source, topic_user_updated, y.id, data))
+    if (auto err = write_event(db, origin, topic_user_updated, y.id, data))
       return err;
   }
   if (patch.bump_token_version && before.password_hash != after.password_hash) {
     nlohmann::json data{
         {"user_id", y.id}, {"name", y.name}, {"email", y.email}};
-    if (auto err = write_event(db, source, topic_password_changed, y.id, data))
+    if (auto err = write_event(db, origin, topic_password_changed, y.id, data))
       return err;
   }
   return caf::none;
@@ -95,7 +96,7 @@ caf::error write_update_events(mysql::connection& db, const std::string& source,
 } // namespace
 
 caf::expected<account> insert_account(mysql::connection& db,
-                                      const std::string& source,
+                                      const event_origin& origin,
                                       const new_account& x) {
   mysql::transaction tx{db};
   if (auto err = tx.begin())
@@ -114,7 +115,7 @@ caf::expected<account> insert_account(mysql::connection& db,
                       {"name", p.name},
                       {"email", p.email},
                       {"role", p.role}};
-  if (auto err = write_event(db, source, topic_user_created, p.id, data))
+  if (auto err = write_event(db, origin, topic_user_created, p.id, data))
     return err;
   if (auto err = tx.commit())
     return err;
@@ -167,7 +168,7 @@ caf::expected<user_page> list_users(mysql::connection& db, uint32_t page,
 }
 
 caf::expected<account> update_account(mysql::connection& db,
-                                      const std::string& source, uint64_t id,
+                                      const event_origin& origin, uint64_t id,
                                       const account_patch& patch) {
   mysql::transaction tx{db};
   if (auto err = tx.begin())
@@ -197,14 +198,14 @@ caf::expected<account> update_account(mysql::connection& db,
   auto acc = select_account(db, id);
   if (!acc)
     return acc;
-  if (auto err = write_update_events(db, source, *before, *acc, patch))
+  if (auto err = write_update_events(db, origin, *before, *acc, patch))
     return err;
   if (auto err = tx.commit())
     return err;
   return acc;
 }
 
-caf::error delete_account(mysql::connection& db, const std::string& source,
+caf::error delete_account(mysql::connection& db, const event_origin& origin,
                           uint64_t id) {
   mysql::transaction tx{db};
   if (auto err = tx.begin())
@@ -218,7 +219,7 @@ caf::error delete_account(mysql::connection& db, const std::string& source,
   if (res->affected_rows == 0)
     return missing(id);
   nlohmann::json data{{"user_id", id}, {"email", acc->profile.email}};
-  if (auto err = write_event(db, source, topic_user_deleted, id, data))
+  if (auto err = write_event(db, origin, topic_user_deleted, id, data))
     return err;
   return tx.commit();
 }

@@ -10,14 +10,15 @@
 
 #include "messages/user.hpp"
 #include "storage/mysql.hpp"
+#include "storage/outbox.hpp"
 
 namespace herald::storage {
 
 /// Inserts an account and answers it as stored (id, timestamps);
-/// `conflict` if the email is taken. Writes user.created from `source` in the
+/// `conflict` if the email is taken. Writes user.created from `origin` in the
 /// same transaction.
 caf::expected<account> insert_account(mysql::connection& db,
-                                      const std::string& source,
+                                      const event_origin& origin,
                                       const new_account& x);
 
 /// Reads an account by id; `not_found` if there is none.
@@ -38,16 +39,16 @@ caf::expected<user_page> list_users(mysql::connection& db, uint32_t page,
 
 /// Applies `patch` in one transaction (the row locked first) and answers the
 /// new state; `not_found`, or `conflict` with nothing changed. Writes, from
-/// `source`, user.updated if name, email or role took a new value, and
+/// `origin`, user.updated if name, email or role took a new value, and
 /// user.password_changed if the hash took a new value together with a token
 /// version bump (a rehash at login changes only the hash: no event).
 caf::expected<account> update_account(mysql::connection& db,
-                                      const std::string& source, uint64_t id,
+                                      const event_origin& origin, uint64_t id,
                                       const account_patch& patch);
 
 /// Deletes an account (its reset tokens go by cascade); `not_found` if there
-/// is none. Writes user.deleted from `source` in the same transaction.
-caf::error delete_account(mysql::connection& db, const std::string& source,
+/// is none. Writes user.deleted from `origin` in the same transaction.
+caf::error delete_account(mysql::connection& db, const event_origin& origin,
                           uint64_t id);
 
 /// Counts all accounts.

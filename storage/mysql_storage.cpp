@@ -80,6 +80,11 @@ struct worker_state {
     }
   }
 
+  /// The origin of events a request with context `ctx` writes.
+  event_origin origin(const request_context& ctx) const {
+    return {cfg.event_source, ctx.id, ctx.caller};
+  }
+
   static inline const char* name = "herald.mysql_worker";
 };
 
@@ -89,10 +94,10 @@ mysql_worker(storage_actor::stateful_pointer<worker_state> self,
   self->state.cfg = std::move(cfg);
   auto& st = self->state;
   return {
-      [&st](atom::create, const new_account& x) -> caf::result<account> {
-        return st.run([&](auto& db) {
-          return insert_account(db, st.cfg.event_source, x);
-        });
+      [&st](atom::create, const request_context& ctx,
+            const new_account& x) -> caf::result<account> {
+        return st.run(
+            [&](auto& db) { return insert_account(db, st.origin(ctx), x); });
       },
       [&st](atom::get, uint64_t id) -> caf::result<account> {
         return st.run([&](auto& db) { return select_account(db, id); });
@@ -106,15 +111,16 @@ mysql_worker(storage_actor::stateful_pointer<worker_state> self,
             uint32_t per_page) -> caf::result<user_page> {
         return st.run([&](auto& db) { return list_users(db, page, per_page); });
       },
-      [&st](atom::update, uint64_t id,
+      [&st](atom::update, const request_context& ctx, uint64_t id,
             const account_patch& patch) -> caf::result<account> {
         return st.run([&](auto& db) {
-          return update_account(db, st.cfg.event_source, id, patch);
+          return update_account(db, st.origin(ctx), id, patch);
         });
       },
-      [&st](atom::remove, uint64_t id) -> caf::result<caf::ok_atom> {
+      [&st](atom::remove, const request_context& ctx,
+            uint64_t id) -> caf::result<caf::ok_atom> {
         return st.run([&](auto& db) -> caf::expected<caf::ok_atom> {
-          if (auto err = delete_account(db, st.cfg.event_source, id))
+          if (auto err = delete_account(db, st.origin(ctx), id))
             return err;
           return caf::ok_atom_v;
         });
@@ -133,10 +139,10 @@ mysql_worker(storage_actor::stateful_pointer<worker_state> self,
         return result;
       },
       // -- password reset ------------------------------------------------
-      [&st](atom::reset_request,
+      [&st](atom::reset_request, const request_context& ctx,
             const reset_ticket& t) -> caf::result<caf::ok_atom> {
         return st.run([&](auto& db) -> caf::expected<caf::ok_atom> {
-          if (auto err = request_reset(db, st.cfg.event_source, t))
+          if (auto err = request_reset(db, st.origin(ctx), t))
             return err;
           return caf::ok_atom_v;
         });
@@ -149,10 +155,11 @@ mysql_worker(storage_actor::stateful_pointer<worker_state> self,
           return caf::ok_atom_v;
         });
       },
-      [&st](atom::reset_confirm, const std::string& hash,
+      [&st](atom::reset_confirm, const request_context& ctx,
+            const std::string& hash,
             const std::string& password_hash) -> caf::result<account> {
         return st.run([&](auto& db) {
-          return confirm_reset(db, st.cfg.event_source, hash, password_hash);
+          return confirm_reset(db, st.origin(ctx), hash, password_hash);
         });
       },
       // -- outbox ----------------------------------------------------------
@@ -200,9 +207,13 @@ mysql_worker(storage_actor::stateful_pointer<worker_state> self,
 storage_actor spawn_mysql_storage(caf::actor_system& sys,
                                   const mysql_settings& cfg) {
   mysql::library_init();
-  return spawn_worker_pool<storage_actor>(sys, cfg.pool_size, [&] {
-    return sys.spawn<caf::detached>(mysql_worker, cfg);
-  });
+  // The pool keeps the function to respawn workers: capture by value.
+  worker_pool_settings pool;
+  pool.name = "storage";
+  return spawn_worker_pool<storage_actor>(
+      sys, cfg.pool_size,
+      [&sys, cfg] { return sys.spawn<caf::detached>(mysql_worker, cfg); },
+      pool);
 }
 
 } // namespace herald::storage

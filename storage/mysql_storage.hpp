@@ -18,7 +18,8 @@ caf::error migrate(const mysql_settings& cfg);
 /// Spawns the pool and answers the dispatcher. Connections are opened lazily
 /// and re-opened after loss. Events name `cfg.event_source` as their source.
 /// A worker answers every failure with an error and never exits on its own;
-/// if one dies anyway (a bug), the pool exits with it (worker_pool's policy).
+/// if one dies anyway (a bug), the pool spawns it again, and gives up (exits)
+/// only when that keeps happening (actors/worker_pool.hpp).
 storage_actor spawn_mysql_storage(caf::actor_system& sys,
                                   const mysql_settings& cfg);
 

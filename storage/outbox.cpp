@@ -88,7 +88,7 @@ caf::expected<std::string> make_event_id() {
   return out;
 }
 
-caf::error write_event(mysql::connection& db, const std::string& source,
+caf::error write_event(mysql::connection& db, const event_origin& origin,
                        const char* topic, uint64_t user_id,
                        const nlohmann::json& data) {
   // Replacing invalid UTF-8 instead of throwing: values come from columns
@@ -98,12 +98,20 @@ caf::error write_event(mysql::connection& db, const std::string& source,
   auto id = make_event_id();
   if (!id)
     return std::move(id.error());
+  // NULL rather than "" for a context nobody gave.
+  auto or_null = [](const std::string& x) -> mysql::value {
+    if (x.empty())
+      return std::monostate{};
+    return x;
+  };
   auto res = db.execute(std::string{"INSERT INTO outbox (event_id, topic, "
-                                    "event_key, source, data, created_at_ms) "
-                                    "VALUES (?, ?, ?, ?, ?, "}
+                                    "event_key, source, data, request_id, "
+                                    "caller, created_at_ms) "
+                                    "VALUES (?, ?, ?, ?, ?, ?, ?, "}
                             + now_ms + ")",
                         {std::move(*id), std::string{topic},
-                         "user:" + std::to_string(user_id), source, text});
+                         "user:" + std::to_string(user_id), origin.source, text,
+                         or_null(origin.request_id), or_null(origin.caller)});
   if (!res)
     return annotate(res.error(), std::string{"cannot write event "} + topic);
   return caf::none;

@@ -18,10 +18,19 @@ namespace herald::storage {
 /// Returns a fresh random UUID (version 4) in its 36-character text form.
 caf::expected<std::string> make_event_id();
 
+/// Where an event comes from: the node that wrote it, and the request that
+/// caused it (stored with the row for tracing; see messages/context.hpp).
+struct event_origin {
+  /// The node's name: the CloudEvent's `source`.
+  std::string source;
+  std::string request_id;
+  std::string caller;
+};
+
 /// Appends an event about user `user_id` (key "user:<id>") with a new id and
 /// the server's time to the outbox. Runs inside the caller's transaction, so
 /// that the event commits or rolls back with the change it describes.
-caf::error write_event(mysql::connection& db, const std::string& source,
+caf::error write_event(mysql::connection& db, const event_origin& origin,
                        const char* topic, uint64_t user_id,
                        const nlohmann::json& data);
 

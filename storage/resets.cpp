@@ -91,7 +91,7 @@ caf::error usable(const reset_row& r) {
 
 } // namespace
 
-caf::error request_reset(mysql::connection& db, const std::string& source,
+caf::error request_reset(mysql::connection& db, const event_origin& origin,
                          const reset_ticket& t) {
   if (!is_token_hash(t.token_hash))
     return fault(ec::invalid_argument,
@@ -155,7 +155,7 @@ caf::error request_reset(mysql::connection& db, const std::string& source,
                         {"email", std::get<std::string>(u[2])},
                         {"token", t.token},
                         {"expires_at", t.expires_at}};
-    if (auto err = write_event(db, source, topic_reset_requested, id, data))
+    if (auto err = write_event(db, origin, topic_reset_requested, id, data))
       return err;
   }
   return tx.commit();
@@ -169,7 +169,7 @@ caf::error check_reset(mysql::connection& db, const std::string& token_hash) {
 }
 
 caf::expected<account> confirm_reset(mysql::connection& db,
-                                     const std::string& source,
+                                     const event_origin& origin,
                                      const std::string& token_hash,
                                      const std::string& password_hash) {
   mysql::transaction tx{db};
@@ -215,7 +215,7 @@ caf::expected<account> confirm_reset(mysql::connection& db,
   nlohmann::json data{{"user_id", id},
                       {"name", acc->profile.name},
                       {"email", acc->profile.email}};
-  if (auto err = write_event(db, source, topic_password_changed, id, data))
+  if (auto err = write_event(db, origin, topic_password_changed, id, data))
     return err;
   if (auto err = tx.commit())
     return err;

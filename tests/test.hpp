@@ -6,6 +6,7 @@
 
 #include <caf/actor_system_config.hpp>
 
+#include "messages/context.hpp"
 #include "messages/error.hpp"
 #include "messages/type_ids.hpp"
 
@@ -18,6 +19,9 @@ struct config : caf::actor_system_config {
 
 /// Deterministic fixture: one scheduler, manual time, herald's types.
 struct fixture : test_coordinator_fixture<config> {
+  /// The context tests send their requests with.
+  herald::request_context ctx{"test-request", "test"};
+
   /// Sends a request from the scoped test actor, runs every actor until idle
   /// and answers the reply (or error). Fails the test if no reply came.
   template <class T, class Handle, class... Ts>

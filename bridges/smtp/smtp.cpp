@@ -95,25 +95,29 @@ caf::error map_failure(CURLcode rc, long reply_code, const std::string& server,
 
 } // namespace
 
-caf::error check_settings(const smtp_settings& settings) {
-  auto invalid = [](std::string what) {
-    return caf::make_error(ec::invalid_argument, std::move(what));
-  };
+caf::error check_settings(const smtp_settings& settings,
+                          const setting_complaint& invalid) {
   if (settings.url.rfind("smtp://", 0) != 0
       && settings.url.rfind("smtps://", 0) != 0)
     // The URL is not quoted: it may carry credentials.
-    return invalid("smtp url must start with smtp:// or smtps://");
+    return invalid("url", "must start with smtp:// or smtps://");
   if (server_name(settings.url).empty())
-    return invalid("smtp url names no host");
+    return invalid("url", "names no host");
   if (auto from = mime::parse_mailbox(settings.from); !from)
-    return annotate(from.error(), "smtp from");
+    return invalid("from", render(from.error()));
   if (settings.timeout.count() <= 0)
-    return invalid("smtp timeout must be positive");
+    return invalid("timeout", "must be positive");
   if (settings.username.empty() != settings.password.empty())
-    return invalid("smtp username and password go together");
+    return invalid("username", "and the password go together (set both or "
+                               "neither)");
   if (settings.workers == 0)
-    return invalid("smtp workers must be at least 1");
+    return invalid("workers", "must be at least 1");
   return caf::none;
+}
+
+caf::error plain_complaint(const char* key, const std::string& what) {
+  return caf::make_error(ec::invalid_argument,
+                         std::string{"smtp."} + key + ": " + what);
 }
 
 void init_curl() {
@@ -224,9 +228,16 @@ smtp_actor spawn_smtp(caf::actor_system& sys, smtp_settings settings) {
       && settings.url.rfind("smtps://", 0) != 0)
     spdlog::warn("smtp credentials go over a connection without TLS ({})",
                  server_name(settings.url));
-  return spawn_worker_pool<smtp_actor>(sys, settings.workers, [&] {
-    return sys.spawn<caf::detached>(smtp_worker, settings);
-  });
+  // The pool keeps the function to respawn workers: capture by value.
+  auto workers = settings.workers;
+  worker_pool_settings pool;
+  pool.name = "smtp";
+  return spawn_worker_pool<smtp_actor>(
+      sys, workers,
+      [&sys, settings] {
+        return sys.spawn<caf::detached>(smtp_worker, settings);
+      },
+      pool);
 }
 
 } // namespace herald

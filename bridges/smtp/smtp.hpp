@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <string>
 
 #include <curl/curl.h>
@@ -28,7 +29,7 @@ struct smtp_settings {
   std::string username;
   std::string password;
   /// Header From; its address is also the envelope sender (MAIL FROM).
-  std::string from = "herald <noreply@herald.local>";
+  std::string from = "herald <noreply@herald.localhost>";
   /// Limit for connecting and for each server reply, and for the whole
   /// transfer.
   std::chrono::seconds timeout{30};
@@ -41,7 +42,15 @@ struct smtp_settings {
 /// Checks settings before a node starts with them: scheme smtp or smtps, a
 /// valid `from`, a positive timeout, credentials given together.
 /// `invalid_argument` saying what is wrong.
-caf::error check_settings(const smtp_settings& settings);
+/// Makes the error for option [smtp] `key` and what is wrong with it.
+using setting_complaint
+    = std::function<caf::error(const char* key, const std::string& what)>;
+
+/// "smtp.<key>: <what>" as `invalid_argument`.
+caf::error plain_complaint(const char* key, const std::string& what);
+
+caf::error check_settings(const smtp_settings& settings,
+                          const setting_complaint& invalid = plain_complaint);
 
 /// Initializes libcurl once per process (std::call_once); spawn_smtp and
 /// send_mail call it, before any thread uses curl.

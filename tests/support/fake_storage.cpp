@@ -66,9 +66,11 @@ caf::error check_reset(fake_store& s, const std::string& hash) {
 storage_actor::behavior_type fake_storage(storage_actor::pointer,
                                           std::shared_ptr<fake_store> store) {
   return {
-      [store](atom::create, new_account& x) -> caf::result<account> {
+      [store](atom::create, const request_context& ctx,
+              new_account& x) -> caf::result<account> {
         if (store->down)
           return unavailable();
+        store->contexts.push_back(ctx);
         ++store->creates;
         if (email_taken(*store, x.email, 0))
           return caf::make_error(ec::conflict,
@@ -126,10 +128,11 @@ storage_actor::behavior_type fake_storage(storage_actor::pointer,
         }
         return result;
       },
-      [store](atom::update, uint64_t id,
+      [store](atom::update, const request_context& ctx, uint64_t id,
               account_patch& p) -> caf::result<account> {
         if (store->down)
           return unavailable();
+        store->contexts.push_back(ctx);
         ++store->updates;
         auto i = store->accounts.find(id);
         if (i == store->accounts.end())
@@ -173,9 +176,11 @@ storage_actor::behavior_type fake_storage(storage_actor::pointer,
                      {"email", acc.profile.email}});
         return acc;
       },
-      [store](atom::remove, uint64_t id) -> caf::result<caf::ok_atom> {
+      [store](atom::remove, const request_context& ctx,
+              uint64_t id) -> caf::result<caf::ok_atom> {
         if (store->down)
           return unavailable();
+        store->contexts.push_back(ctx);
         auto i = store->accounts.find(id);
         if (i == store->accounts.end())
           return missing(id);
@@ -191,10 +196,11 @@ storage_actor::behavior_type fake_storage(storage_actor::pointer,
           return unavailable();
         return storage_status{"memory", "ok", store->accounts.size()};
       },
-      [store](atom::reset_request,
+      [store](atom::reset_request, const request_context& ctx,
               reset_ticket& t) -> caf::result<caf::ok_atom> {
         if (store->down)
           return unavailable();
+        store->contexts.push_back(ctx);
         auto& times = store->reset_requests[t.email];
         times.erase(
             std::remove_if(times.begin(), times.end(),
@@ -224,10 +230,12 @@ storage_actor::behavior_type fake_storage(storage_actor::pointer,
           return err;
         return caf::ok_atom_v;
       },
-      [store](atom::reset_confirm, const std::string& hash,
+      [store](atom::reset_confirm, const request_context& ctx,
+              const std::string& hash,
               const std::string& password_hash) -> caf::result<account> {
         if (store->down)
           return unavailable();
+        store->contexts.push_back(ctx);
         if (auto err = check_reset(*store, hash))
           return err;
         auto& reset = store->resets[hash];

@@ -47,6 +47,8 @@ struct fake_store {
   /// Number of requests received, by kind.
   size_t creates = 0;
   size_t updates = 0;
+  /// The request context of every write, in order.
+  std::vector<request_context> contexts;
   /// The `after` of every outbox_fetch, in order.
   std::vector<uint64_t> fetched_after;
   /// Called (on the storage actor) after delivered rows were deleted; a

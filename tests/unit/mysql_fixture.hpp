@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "messages/context.hpp"
 #include "messages/storage_actor.hpp"
 #include "storage/mysql.hpp"
 #include "storage/mysql_storage.hpp"
@@ -68,6 +69,9 @@ namespace herald::test {
 /// A throwaway database per test, dropped afterwards; an actor system with
 /// herald's types; an admin connection to look at and meddle with the server.
 struct mysql_fixture {
+  /// The context tests send their writes with.
+  herald::request_context ctx{"test-request", "test"};
+
   config cfg;
   caf::actor_system sys{cfg};
   caf::scoped_actor self{sys};
@@ -140,7 +144,7 @@ struct mysql_fixture {
                                 std::string hash = "$argon2id$hash") {
     new_account x{std::move(name), std::move(email), role_user,
                   std::move(hash)};
-    return ask<account>(store, atom::create_v, std::move(x));
+    return ask<account>(store, atom::create_v, ctx, std::move(x));
   }
 
   account created(std::string name, std::string email) {
@@ -158,11 +162,11 @@ struct mysql_fixture {
   }
 
   caf::expected<account> update(uint64_t id, account_patch patch) {
-    return ask<account>(store, atom::update_v, id, std::move(patch));
+    return ask<account>(store, atom::update_v, ctx, id, std::move(patch));
   }
 
   caf::expected<caf::ok_atom> remove(uint64_t id) {
-    return ask<caf::ok_atom>(store, atom::remove_v, id);
+    return ask<caf::ok_atom>(store, atom::remove_v, ctx, id);
   }
 
   /// Ids of the server connections the pool holds on this test's database.

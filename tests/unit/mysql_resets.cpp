@@ -48,7 +48,7 @@ struct fixture : herald::test::mysql_fixture {
   }
 
   caf::expected<caf::ok_atom> request(reset_ticket t) {
-    return ask<caf::ok_atom>(store, atom::reset_request_v, std::move(t));
+    return ask<caf::ok_atom>(store, atom::reset_request_v, ctx, std::move(t));
   }
 
   caf::expected<caf::ok_atom> check(std::string hash) {
@@ -56,7 +56,7 @@ struct fixture : herald::test::mysql_fixture {
   }
 
   caf::expected<account> confirm(std::string hash, std::string password_hash) {
-    return ask<account>(store, atom::reset_confirm_v, std::move(hash),
+    return ask<account>(store, atom::reset_confirm_v, ctx, std::move(hash),
                         std::move(password_hash));
   }
 
@@ -159,12 +159,12 @@ CAF_TEST(the hourly limit holds for known and unknown emails alike) {
 
 CAF_TEST(concurrent requests for one email cannot overrun the limit) {
   created("Bob", "bob@x.org");
-  using handle = decltype(self->request(store, reply_timeout,
-                                        atom::reset_request_v, reset_ticket{}));
+  using handle = decltype(self->request(
+      store, reply_timeout, atom::reset_request_v, ctx, reset_ticket{}));
   std::vector<handle> pending;
   for (int i = 0; i < 12; ++i)
     pending.push_back(self->request(store, reply_timeout, atom::reset_request_v,
-                                    ticket("bob@x.org", 900, 5)));
+                                    ctx, ticket("bob@x.org", 900, 5)));
   auto [ok, limited] = tally_race<caf::ok_atom>(pending, ec::rate_limited);
   CAF_CHECK_EQUAL(ok, 5u);
   CAF_CHECK_EQUAL(limited, 7u);
@@ -235,13 +235,13 @@ CAF_TEST(two concurrent confirms of one token : exactly one wins) {
     }
     using handle
         = decltype(self->request(store, reply_timeout, atom::reset_confirm_v,
-                                 t.token_hash, std::string{}));
+                                 ctx, t.token_hash, std::string{}));
     std::vector<handle> confirms;
     confirms.push_back(self->request(store, reply_timeout,
-                                     atom::reset_confirm_v, t.token_hash,
+                                     atom::reset_confirm_v, ctx, t.token_hash,
                                      std::string{"$argon2id$one"}));
     confirms.push_back(self->request(store, reply_timeout,
-                                     atom::reset_confirm_v, t.token_hash,
+                                     atom::reset_confirm_v, ctx, t.token_hash,
                                      std::string{"$argon2id$two"}));
     if (round == 0) {
       std::this_thread::sleep_for(std::chrono::milliseconds{300});

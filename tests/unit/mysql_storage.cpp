@@ -173,7 +173,7 @@ CAF_TEST(create get list update remove) {
   });
   CAF_CHECK(!by_email("alice@example.org"));
   REQUIRE_OK(by_email("a@x.org"));
-  REQUIRE_OK(ask<caf::ok_atom>(store, atom::remove_v, alice.profile.id));
+  REQUIRE_OK(ask<caf::ok_atom>(store, atom::remove_v, ctx, alice.profile.id));
   auto gone = get(alice.profile.id);
   CAF_REQUIRE(!gone);
   CAF_CHECK_EQUAL(code_of(gone.error()), ec::not_found);
@@ -197,7 +197,7 @@ CAF_TEST(unknown ids are not_found) {
   };
   expect_missing(get(4711), "no user with id 4711");
   expect_missing(update(4711, rename_to("x")), "no user with id 4711");
-  expect_missing(ask<caf::ok_atom>(store, atom::remove_v, uint64_t{4711}),
+  expect_missing(ask<caf::ok_atom>(store, atom::remove_v, ctx, uint64_t{4711}),
                  "no user with id 4711");
   expect_missing(by_email("nobody@x.org"), "no user");
   CAF_CHECK_EQUAL(number("SELECT COUNT(*) FROM " + table("users")), 0u);
@@ -236,11 +236,11 @@ CAF_TEST(concurrent creates of one email let exactly one win) {
   db.pool_size = 4;
   start();
   using handle = decltype(self->request(store, reply_timeout, atom::create_v,
-                                        new_account{}));
+                                        ctx, new_account{}));
   std::vector<handle> pending;
   for (int i = 0; i < 8; ++i)
     pending.push_back(self->request(
-        store, reply_timeout, atom::create_v,
+        store, reply_timeout, atom::create_v, ctx,
         new_account{"N" + std::to_string(i), "same@x.org", role_user, "h"}));
   auto [won, conflicts] = tally_race<account>(pending, ec::conflict);
   CAF_CHECK_EQUAL(won, 1u);

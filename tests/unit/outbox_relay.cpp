@@ -47,14 +47,14 @@ struct fixture : herald::test::fixture {
     if (topic == std::string{topic_user_created}) {
       new_account acc{"n", "u" + std::to_string(user) + "@example.org",
                       role_user, "h"};
-      auto res = ask<account>(storage, atom::create_v, acc);
+      auto res = ask<account>(storage, atom::create_v, ctx, acc);
       CAF_REQUIRE(res);
       CAF_REQUIRE_EQUAL(res->profile.id, user);
     } else {
       account_patch p;
       p.set_name = true;
       p.name = "renamed";
-      CAF_REQUIRE(ask<account>(storage, atom::update_v, user, p));
+      CAF_REQUIRE(ask<account>(storage, atom::update_v, ctx, user, p));
     }
     return store->outbox.rbegin()->second.id;
   }

@@ -36,12 +36,13 @@ struct fixture : herald::test::fixture {
   }
 
   caf::expected<caf::ok_atom> request(std::string email) {
-    return call<caf::ok_atom>(resets, atom::reset_request_v, std::move(email));
+    return call<caf::ok_atom>(resets, atom::reset_request_v, ctx,
+                              std::move(email));
   }
 
   caf::expected<caf::ok_atom> confirm(std::string token, std::string password) {
-    return call<caf::ok_atom>(resets, atom::reset_confirm_v, std::move(token),
-                              std::move(password));
+    return call<caf::ok_atom>(resets, atom::reset_confirm_v, ctx,
+                              std::move(token), std::move(password));
   }
 
   /// The token the last reset mail would carry.
@@ -146,9 +147,9 @@ CAF_TEST(bad input is refused before storage is asked) {
 }
 
 CAF_TEST(a bad token costs no hashing) {
-  self->send(resets, atom::reset_confirm_v, make_reset_token(),
+  self->send(resets, atom::reset_confirm_v, ctx, make_reset_token(),
              std::string{"a brand new passphrase"});
-  expect((atom::reset_confirm, std::string, std::string),
+  expect((atom::reset_confirm, request_context, std::string, std::string),
          from(self).to(resets));
   expect((atom::reset_check, std::string), from(resets).to(storage));
   expect((caf::error), from(storage).to(resets));

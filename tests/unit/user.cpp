@@ -28,7 +28,7 @@ std::string bcrypt_hash(const std::string& password) {
 
 struct fixture : herald::test::fixture {
   std::shared_ptr<herald::test::fake_store> store
-    = std::make_shared<herald::test::fake_store>();
+      = std::make_shared<herald::test::fake_store>();
   storage_actor storage = sys.spawn(herald::test::fake_storage, store);
   // Event-based here so the deterministic scheduler runs it; the node spawns
   // the same behavior detached.
@@ -48,7 +48,7 @@ struct fixture : herald::test::fixture {
   }
 
   user create_alice() {
-    auto res = call<user>(users, atom::create_v, alice());
+    auto res = call<user>(users, atom::create_v, ctx, alice());
     CAF_REQUIRE(res);
     return *res;
   }
@@ -70,16 +70,16 @@ CAF_TEST(create stores a lower - cased email and an argon2id hash) {
 
 CAF_TEST(create refuses bad input before writing anything) {
   auto expect_invalid = [&](new_user x) {
-    auto res = call<user>(users, atom::create_v, std::move(x));
+    auto res = call<user>(users, atom::create_v, ctx, std::move(x));
     CAF_REQUIRE(!res);
     CAF_CHECK_EQUAL(test::code_of(res.error()), ec::invalid_argument);
     CAF_MESSAGE("refused: " << render(res.error()));
   };
   auto x = alice();
-  for (auto email : {"", "no-at-sign", "two@@example.org", "a@b", "a@b.c",
-                     ".lead@example.org", "dots..x@example.org",
-                     "sp ace@example.org", "x@-bad.org", "crlf\r\n@x.org",
-                     "a@exa_mple.org"}) {
+  for (auto email :
+       {"", "no-at-sign", "two@@example.org", "a@b", "a@b.c",
+        ".lead@example.org", "dots..x@example.org", "sp ace@example.org",
+        "x@-bad.org", "crlf\r\n@x.org", "a@exa_mple.org"}) {
     x = alice();
     x.email = email;
     expect_invalid(x);
@@ -116,18 +116,18 @@ CAF_TEST(limits are inclusive and count characters not bytes) {
   auto x = alice();
   x.name = std::string(100, 'n');
   x.password = "ééééééééééééééé"; // 15 characters, 30 bytes
-  CAF_CHECK(call<user>(users, atom::create_v, x));
+  CAF_CHECK(call<user>(users, atom::create_v, ctx, x));
   x = alice();
   x.email = "bob@example.org";
   x.password = std::string(1024, 'p');
-  CAF_CHECK(call<user>(users, atom::create_v, x));
+  CAF_CHECK(call<user>(users, atom::create_v, ctx, x));
 }
 
 CAF_TEST(a taken email is a conflict whatever its case) {
   create_alice();
   auto x = alice();
   x.email = "ALICE@example.org";
-  auto res = call<user>(users, atom::create_v, x);
+  auto res = call<user>(users, atom::create_v, ctx, x);
   CAF_REQUIRE(!res);
   CAF_CHECK_EQUAL(test::code_of(res.error()), ec::conflict);
   CAF_CHECK_EQUAL(store->accounts.size(), 1u);
@@ -135,14 +135,14 @@ CAF_TEST(a taken email is a conflict whatever its case) {
 
 CAF_TEST(get by id and by email) {
   auto u = create_alice();
-  auto by_id = call<user>(users, atom::get_v, u.id);
+  auto by_id = call<user>(users, atom::get_v, ctx, u.id);
   CAF_REQUIRE(by_id);
   CAF_CHECK_EQUAL(by_id->email, u.email);
-  auto by_email = call<user>(users, atom::get_v, atom::by_email_v,
+  auto by_email = call<user>(users, atom::get_v, ctx, atom::by_email_v,
                              std::string{"ALICE@example.org"});
   CAF_REQUIRE(by_email);
   CAF_CHECK_EQUAL(by_email->id, u.id);
-  auto missing = call<user>(users, atom::get_v, uint64_t{4711});
+  auto missing = call<user>(users, atom::get_v, ctx, uint64_t{4711});
   CAF_REQUIRE(!missing);
   CAF_CHECK_EQUAL(test::code_of(missing.error()), ec::not_found);
 }
@@ -151,15 +151,16 @@ CAF_TEST(list pages through users and checks its arguments) {
   for (int i = 0; i < 5; ++i) {
     auto x = alice();
     x.email = "user" + std::to_string(i) + "@example.org";
-    CAF_REQUIRE(call<user>(users, atom::create_v, x));
+    CAF_REQUIRE(call<user>(users, atom::create_v, ctx, x));
   }
-  auto page = call<user_page>(users, atom::list_v, uint32_t{2}, uint32_t{2});
+  auto page
+      = call<user_page>(users, atom::list_v, ctx, uint32_t{2}, uint32_t{2});
   CAF_REQUIRE(page);
   CAF_CHECK_EQUAL(page->total, 5u);
   CAF_REQUIRE_EQUAL(page->items.size(), 2u);
   CAF_CHECK_EQUAL(page->items[0].email, "user2@example.org");
   for (auto [p, n] : {std::pair<uint32_t, uint32_t>{0, 10}, {1, 0}, {1, 101}}) {
-    auto bad = call<user_page>(users, atom::list_v, p, n);
+    auto bad = call<user_page>(users, atom::list_v, ctx, p, n);
     CAF_REQUIRE(!bad);
     CAF_CHECK_EQUAL(test::code_of(bad.error()), ec::invalid_argument);
   }
@@ -170,29 +171,29 @@ CAF_TEST(update changes fields and a new password revokes tokens) {
   user_patch patch;
   patch.set_name = true;
   patch.name = "Alice L.";
-  auto res = call<user>(users, atom::update_v, u.id, patch);
+  auto res = call<user>(users, atom::update_v, ctx, u.id, patch);
   CAF_REQUIRE(res);
   CAF_CHECK_EQUAL(res->name, "Alice L.");
   CAF_CHECK_EQUAL(res->token_version, 0u);
   patch = user_patch{};
   patch.set_password = true;
   patch.password = "another long passphrase";
-  res = call<user>(users, atom::update_v, u.id, patch);
+  res = call<user>(users, atom::update_v, ctx, u.id, patch);
   CAF_REQUIRE(res);
   CAF_CHECK_EQUAL(res->token_version, 1u);
-  CAF_CHECK(!call<user>(users, atom::authenticate_v,
+  CAF_CHECK(!call<user>(users, atom::authenticate_v, ctx,
                         std::string{"alice@example.org"},
                         std::string{"correct horse battery"}));
-  CAF_CHECK(call<user>(users, atom::authenticate_v,
+  CAF_CHECK(call<user>(users, atom::authenticate_v, ctx,
                        std::string{"alice@example.org"},
                        std::string{"another long passphrase"}));
   patch = user_patch{};
-  auto empty = call<user>(users, atom::update_v, u.id, patch);
+  auto empty = call<user>(users, atom::update_v, ctx, u.id, patch);
   CAF_REQUIRE(!empty);
   CAF_CHECK_EQUAL(test::code_of(empty.error()), ec::invalid_argument);
   patch.set_email = true;
   patch.email = "not an email";
-  auto bad = call<user>(users, atom::update_v, u.id, patch);
+  auto bad = call<user>(users, atom::update_v, ctx, u.id, patch);
   CAF_REQUIRE(!bad);
   CAF_CHECK_EQUAL(test::code_of(bad.error()), ec::invalid_argument);
   CAF_CHECK_EQUAL(store->accounts.at(u.id).profile.email, "alice@example.org");
@@ -200,19 +201,20 @@ CAF_TEST(update changes fields and a new password revokes tokens) {
 
 CAF_TEST(set_role makes admins and revokes old tokens) {
   auto u = create_alice();
-  auto res = call<user>(users, atom::set_role_v, u.id, std::string{"admin"});
+  auto res
+      = call<user>(users, atom::set_role_v, ctx, u.id, std::string{"admin"});
   CAF_REQUIRE(res);
   CAF_CHECK_EQUAL(res->role, "admin");
   CAF_CHECK_EQUAL(res->token_version, 1u);
-  auto bad = call<user>(users, atom::set_role_v, u.id, std::string{"god"});
+  auto bad = call<user>(users, atom::set_role_v, ctx, u.id, std::string{"god"});
   CAF_REQUIRE(!bad);
   CAF_CHECK_EQUAL(test::code_of(bad.error()), ec::invalid_argument);
 }
 
 CAF_TEST(delete removes the user) {
   auto u = create_alice();
-  CAF_CHECK(call<caf::ok_atom>(users, atom::remove_v, u.id));
-  auto again = call<caf::ok_atom>(users, atom::remove_v, u.id);
+  CAF_CHECK(call<caf::ok_atom>(users, atom::remove_v, ctx, u.id));
+  auto again = call<caf::ok_atom>(users, atom::remove_v, ctx, u.id);
   CAF_REQUIRE(!again);
   CAF_CHECK_EQUAL(test::code_of(again.error()), ec::not_found);
   CAF_CHECK(store->accounts.empty());
@@ -220,15 +222,15 @@ CAF_TEST(delete removes the user) {
 
 CAF_TEST(authenticate answers the same error for unknown email and bad password) {
   create_alice();
-  auto ok = call<user>(users, atom::authenticate_v,
+  auto ok = call<user>(users, atom::authenticate_v, ctx,
                        std::string{"ALICE@example.org"},
                        std::string{"correct horse battery"});
   CAF_REQUIRE(ok);
   CAF_CHECK_EQUAL(ok->email, "alice@example.org");
-  auto wrong = call<user>(users, atom::authenticate_v,
+  auto wrong = call<user>(users, atom::authenticate_v, ctx,
                           std::string{"alice@example.org"},
                           std::string{"correct horse battery!"});
-  auto unknown = call<user>(users, atom::authenticate_v,
+  auto unknown = call<user>(users, atom::authenticate_v, ctx,
                             std::string{"nobody@example.org"},
                             std::string{"correct horse battery"});
   CAF_REQUIRE(!wrong);
@@ -238,9 +240,10 @@ CAF_TEST(authenticate answers the same error for unknown email and bad password)
 }
 
 CAF_TEST(an unknown email costs one hash verification like a known one) {
-  self->send(users, atom::authenticate_v, std::string{"nobody@example.org"},
+  self->send(users, atom::authenticate_v, ctx,
+             std::string{"nobody@example.org"},
              std::string{"correct horse battery"});
-  expect((atom::authenticate, std::string, std::string),
+  expect((atom::authenticate, request_context, std::string, std::string),
          from(self).to(users));
   expect((atom::get, atom::by_email, std::string), from(users).to(storage));
   expect((caf::error), from(storage).to(users));
@@ -249,9 +252,9 @@ CAF_TEST(an unknown email costs one hash verification like a known one) {
 }
 
 CAF_TEST(an oversized password is refused before any hashing) {
-  self->send(users, atom::authenticate_v, std::string{"alice@example.org"},
+  self->send(users, atom::authenticate_v, ctx, std::string{"alice@example.org"},
              std::string(1025, 'x'));
-  expect((atom::authenticate, std::string, std::string),
+  expect((atom::authenticate, request_context, std::string, std::string),
          from(self).to(users));
   disallow((atom::get, atom::by_email, std::string), from(users).to(storage));
   disallow((atom::verify, std::string, std::string), from(users).to(hasher));
@@ -263,12 +266,12 @@ CAF_TEST(bcrypt hashes verify and are replaced by argon2id) {
     auto hash = bcrypt_hash("go-micro password 123");
     hash.replace(0, 4, prefix);
     store->accounts.at(u.id).password_hash = hash;
-    auto wrong = call<user>(users, atom::authenticate_v,
+    auto wrong = call<user>(users, atom::authenticate_v, ctx,
                             std::string{"alice@example.org"},
                             std::string{"go-micro password 124"});
     CAF_CHECK(!wrong);
     CAF_CHECK_EQUAL(store->accounts.at(u.id).password_hash, hash);
-    auto ok = call<user>(users, atom::authenticate_v,
+    auto ok = call<user>(users, atom::authenticate_v, ctx,
                          std::string{"alice@example.org"},
                          std::string{"go-micro password 123"});
     CAF_REQUIRE(ok);
@@ -281,16 +284,16 @@ CAF_TEST(bcrypt hashes verify and are replaced by argon2id) {
 
 CAF_TEST(a storage outage is an error reply and the actor lives on) {
   store->down = true;
-  auto res = call<user>(users, atom::create_v, alice());
+  auto res = call<user>(users, atom::create_v, ctx, alice());
   CAF_REQUIRE(!res);
   CAF_CHECK_EQUAL(test::code_of(res.error()), ec::unavailable);
-  auto login = call<user>(users, atom::authenticate_v,
+  auto login = call<user>(users, atom::authenticate_v, ctx,
                           std::string{"alice@example.org"},
                           std::string{"correct horse battery"});
   CAF_REQUIRE(!login);
   CAF_CHECK_EQUAL(test::code_of(login.error()), ec::unavailable);
   store->down = false;
-  CAF_CHECK(call<user>(users, atom::create_v, alice()));
+  CAF_CHECK(call<user>(users, atom::create_v, ctx, alice()));
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

@@ -1,0 +1,147 @@
+// The requests an actor has taken and will answer later (through response
+// promises), so that stopping it can wait for them and answer what is left
+// with `unavailable` instead of leaving the callers to their timeouts.
+//
+// A service makes its promises through open<T>() instead of
+// make_response_promise<T>() and delivers them as usual; drain_on_exit()
+// then turns a shutdown (exit reason user_shutdown) into: keep working until
+// nothing is open or `grace` passed, answer the rest, exit.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include <caf/delegated.hpp>
+#include <caf/exit_reason.hpp>
+#include <caf/result.hpp>
+#include <caf/send.hpp>
+#include <caf/system_messages.hpp>
+#include <caf/typed_response_promise.hpp>
+
+#include "messages/error.hpp"
+
+namespace herald {
+
+class open_requests {
+  struct entry_base {
+    virtual ~entry_base() = default;
+    virtual void fail(const caf::error& err) = 0;
+    bool open = true;
+  };
+
+  template <class T>
+  struct entry : entry_base {
+    explicit entry(caf::typed_response_promise<T> x) : rp(std::move(x)) {}
+    void fail(const caf::error& err) override {
+      if (open) {
+        open = false;
+        rp.deliver(err);
+      }
+    }
+    caf::typed_response_promise<T> rp;
+  };
+
+public:
+  /// A response promise that leaves the book when it is delivered; copies
+  /// share it, and only the first delivery counts.
+  template <class T>
+  class promise {
+  public:
+    promise(std::shared_ptr<entry<T>> e, open_requests* book, uint64_t id)
+        : entry_(std::move(e)), book_(book), id_(id) {
+      // nop
+    }
+
+    template <class U>
+    void deliver(U&& x) {
+      if (!entry_->open)
+        return;
+      entry_->open = false;
+      entry_->rp.deliver(std::forward<U>(x));
+      book_->close(id_);
+    }
+
+    /// Lets a handler `return` the promise, like a typed_response_promise.
+    operator caf::result<T>() const { return caf::delegated<T>{}; }
+
+  private:
+    std::shared_ptr<entry<T>> entry_;
+    open_requests* book_;
+    uint64_t id_;
+  };
+
+  /// Makes a promise for the request `self` is handling now.
+  template <class T, class Self>
+  promise<T> open(Self* self) {
+    auto e
+        = std::make_shared<entry<T>>(self->template make_response_promise<T>());
+    auto id = next_++;
+    entries_.emplace(id, e);
+    return promise<T>{std::move(e), this, id};
+  }
+
+  size_t size() const { return entries_.size(); }
+
+  /// Answers every open request with `err` (and forgets when_empty()).
+  void fail_all(const caf::error& err) {
+    on_empty_ = nullptr;
+    auto entries = std::move(entries_);
+    entries_.clear();
+    for (auto& [id, e] : entries)
+      e->fail(err);
+  }
+
+  /// Runs `f` once the book is empty (at once if it is).
+  void when_empty(std::function<void()> f) {
+    if (entries_.empty())
+      f();
+    else
+      on_empty_ = std::move(f);
+  }
+
+private:
+  void close(uint64_t id) {
+    entries_.erase(id);
+    if (entries_.empty() && on_empty_)
+      std::exchange(on_empty_, nullptr)();
+  }
+
+  std::map<uint64_t, std::shared_ptr<entry_base>> entries_;
+  uint64_t next_ = 0;
+  std::function<void()> on_empty_;
+};
+
+/// On an exit message with reason user_shutdown (an orderly stop), `self`
+/// finishes the requests in `book` (it still takes new ones) and exits once
+/// none is open, or after `grace` with every open one answered
+/// `unavailable`. Any other exit reason answers them at once and exits.
+template <class Self>
+void drain_on_exit(Self* self, open_requests& book,
+                   std::chrono::milliseconds grace) {
+  self->set_exit_handler([self, &book, grace](caf::exit_msg& msg) {
+    // drain_on_exit sends itself an exit message when the grace is over.
+    auto deadline = msg.source == self->address();
+    auto orderly = msg.reason == caf::exit_reason::user_shutdown;
+    if (orderly && !deadline && book.size() > 0) {
+      book.when_empty([self] { self->quit(caf::exit_reason::user_shutdown); });
+      caf::delayed_anon_send(
+          caf::actor_cast<caf::actor>(self), grace,
+          caf::exit_msg{self->address(),
+                        caf::make_error(ec::unavailable, "grace is over")});
+      return;
+    }
+    book.fail_all(caf::make_error(
+        ec::unavailable,
+        std::string{"the node is shutting down and stopped waiting for this "
+                    "request; a change it asked for may still have been "
+                    "applied"}));
+    self->quit(deadline || orderly ? caf::error{caf::exit_reason::user_shutdown}
+                                   : msg.reason);
+  });
+}
+
+} // namespace herald

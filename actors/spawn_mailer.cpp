@@ -1,0 +1,93 @@
+// The mailer component: [mail], the templates, and the mailer subscribed to
+// the local event bus for the topics it mails.
+#include <caf/scoped_actor.hpp>
+
+#include "actors/mailer.hpp"
+#include "messages/error.hpp"
+#include "node/catalogue.hpp"
+
+namespace herald {
+
+namespace {
+
+/// [mail] as configured.
+struct mail_options {
+  std::string templates = "templates";
+  std::string public_base_url = "http://127.0.0.1:8080";
+  std::string app_name = "herald";
+};
+
+const config::section<mail_options>& mail_section() {
+  static const auto s
+      = config::section<mail_options>{"mail"}
+            .add(&mail_options::templates, "templates",
+                 "folder of the mail templates (welcome, reset, "
+                 "password_changed; .txt and .html), relative to the config "
+                 "file")
+            .add(&mail_options::public_base_url, "public-base-url",
+                 "start of every link in mails; never taken from a request")
+            .add(&mail_options::app_name, "app-name",
+                 "product name used in mails");
+  return s;
+}
+
+caf::expected<caf::actor> spawn_mailer(component_context& ctx) {
+  auto s = mail_section().read(ctx.cfg);
+  auto& base = s.public_base_url;
+  if (base.rfind("https://", 0) != 0 && base.rfind("http://", 0) != 0)
+    return ctx.cfg.invalid("mail.public-base-url",
+                           "must start with https:// or http://");
+  if (base.find_first_of("\r\n\"'<> ") != std::string::npos)
+    return ctx.cfg.invalid("mail.public-base-url",
+                           "contains characters not allowed in a URL");
+  while (!base.empty() && base.back() == '/')
+    base.pop_back();
+  // A relative folder is relative to the config file (or, without one, to
+  // the working directory).
+  if (!s.templates.empty() && s.templates[0] != '/'
+      && !ctx.cfg.file_dir.empty())
+    s.templates = ctx.cfg.file_dir + "/" + s.templates;
+  auto templates = load_templates(s.templates);
+  if (!templates)
+    return ctx.cfg.invalid("mail.templates", message_of(templates.error()));
+  mailer_settings settings;
+  settings.templates = std::move(*templates);
+  settings.public_base_url = base;
+  settings.app_name = s.app_name;
+  settings.drain_grace = ctx.node.stop_timeout;
+  auto mail = ctx.sys.spawn(mailer, std::move(settings),
+                            ctx.get<storage_actor>("storage"),
+                            ctx.get<smtp_actor>("smtp"));
+  // The mailer takes its topics from the local bus; a bridge that routes a
+  // topic to it through RabbitMQ takes it off the bus again (see
+  // bridges/amqp/spawn_bridge.cpp).
+  auto bus = ctx.get<event_bus_actor>("event-bus");
+  caf::scoped_actor self{ctx.sys};
+  caf::error failed;
+  for (auto topic :
+       {topic_user_created, topic_reset_requested, topic_password_changed})
+    self->request(bus, std::chrono::seconds{5}, atom::subscribe_v,
+                  std::string{topic}, mail)
+        .receive([](caf::ok_atom) {},
+                 [&](caf::error& err) {
+                   if (!failed)
+                     failed = err;
+                 });
+  if (failed) {
+    caf::anon_send_exit(mail, caf::exit_reason::user_shutdown);
+    return annotate(failed, "subscribing the mailer to the event bus");
+  }
+  return caf::actor_cast<caf::actor>(mail);
+}
+
+} // namespace
+
+component mailer_component() {
+  return {"mailer",
+          {{"mailer"}, {}},
+          {"storage", "smtp", "event-bus"},
+          options_of(mail_section()),
+          spawn_mailer};
+}
+
+} // namespace herald

@@ -1,0 +1,86 @@
+// A component: one service a node can run, with the roles that start it,
+// the components it needs, the options it reads, and the function that
+// reads them and spawns it (the shape of vast's spawn_*.cpp). Each lives
+// beside its actor; node/catalogue.cpp lists them in dependency order.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <caf/actor.hpp>
+#include <caf/actor_cast.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/expected.hpp>
+
+#include "config/options.hpp"
+#include "node/node_settings.hpp"
+
+namespace herald {
+
+/// What a spawn function gets. Spawn functions run in main, before the node
+/// takes requests: blocking work (reading files, migrations, a first hash)
+/// is fine there.
+struct component_context {
+  caf::actor_system& sys;
+  const config::configuration& cfg;
+  const node_settings& node;
+  /// The components started so far, by name.
+  std::map<std::string, caf::actor> running;
+
+  /// A component started before, as `Handle`; invalid if this node does not
+  /// run it.
+  template <class Handle>
+  Handle get(const std::string& name) const {
+    auto i = running.find(name);
+    if (i == running.end())
+      return Handle{};
+    return caf::actor_cast<Handle>(i->second);
+  }
+
+  /// Whether the node has `role`.
+  bool has_role(const std::string& role) const;
+};
+
+/// Which roles start a component.
+struct role_rule {
+  /// Any of these (empty: every node) ...
+  std::vector<std::string> any;
+  /// ... and all of these.
+  std::vector<std::string> all;
+
+  bool matches(const std::vector<std::string>& roles) const;
+
+  /// For people: "user", "mailer or bridge", "user and token", "any".
+  std::string describe() const;
+};
+
+struct component {
+  /// Its name in the registry, in logs and in `heraldctl status`.
+  std::string name;
+  role_rule roles;
+  /// Components that must run on the same node and start before it.
+  std::vector<std::string> needs;
+  /// The options it reads: for --help, the docs and the environment.
+  std::vector<config::option> options;
+  /// Reads and checks its settings, spawns it and answers its handle; an
+  /// `invalid_argument` error names the option (configuration::invalid).
+  std::function<caf::expected<caf::actor>(component_context&)> spawn;
+  /// Its handle is a worker pool (actors/worker_pool.hpp) that replaces its
+  /// own workers: the node asks it for their health in a status.
+  bool pool = false;
+};
+
+/// The options of several sections, in order.
+template <class... Sections>
+std::vector<config::option> options_of(const Sections&... sections) {
+  std::vector<config::option> result;
+  (result.insert(result.end(), sections.options().begin(),
+                 sections.options().end()),
+   ...);
+  return result;
+}
+
+} // namespace herald

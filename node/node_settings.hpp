@@ -1,0 +1,45 @@
+// What a node knows about itself: [herald] (name, roles, dev mode, log
+// level, stop timeout) and [cluster] (where it publishes its receptionist).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/expected.hpp>
+
+#include "config/options.hpp"
+
+namespace herald {
+
+struct node_settings {
+  std::string node_name = "herald-1";
+  std::vector<std::string> roles = {"user", "token", "reset", "mailer"};
+  /// Allows the development secrets; refused nowhere else.
+  bool dev_mode = false;
+  std::string log_level = "info";
+  /// At a shutdown, how long a component may take to finish what it is
+  /// doing before the node moves on (services answer what is left
+  /// `unavailable`).
+  std::chrono::milliseconds stop_timeout{std::chrono::seconds{10}};
+};
+
+struct cluster_settings {
+  std::string host = "127.0.0.1";
+  uint16_t port = 4710;
+};
+
+const config::section<node_settings>& node_section();
+
+const config::section<cluster_settings>& cluster_section();
+
+/// Every role a node can have, in the order --help lists them.
+const std::vector<std::string>& known_roles();
+
+/// [herald] as configured and checked: known roles, at least one, no
+/// duplicates, a known log level, a name.
+caf::expected<node_settings>
+read_node_settings(const config::configuration& cfg);
+
+} // namespace herald
