@@ -34,6 +34,13 @@ with Database() as db:
         check("storage:" in human and "ok" in human, "status prints for people")
         check("password" not in json.dumps(st).lower(),
               "status shows no secret")
+        names = [c["name"] for c in st["components"]]
+        check(names == ["storage", "hasher", "token", "event-bus", "smtp",
+                        "mailer", "outbox-relay", "user", "session", "reset"]
+              and all(c["state"] == "running" for c in st["components"]),
+              "status lists the components of the roles, running (%r)"
+              % st["components"])
+        check(len(st["instance"]) == 16, "status names the node's instance")
 
         # -- create, get, list ------------------------------------------------
         alice = ctl_json(node, "user", "create", "--name", "Alice O'Hara \\ \"Ä\" 🙂",
@@ -53,6 +60,25 @@ with Database() as db:
         for i in range(4):
             ctl_json(node, "user", "create", "--name", "U%d" % i, "--email",
                      "u%d@example.org" % i, "--password", PW)
+        page = ctl_json(node, "user", "list", "--page", "2", "--per-page", "2")
+        # -- the request context goes with the request --------------------------
+        traced = ctl_json(node, "--request-id", "e2e-trace-1", "user",
+                          "create", "--name", "Traced", "--email",
+                          "traced@example.org", "--password", PW)
+        row = sql("SELECT request_id, caller FROM outbox WHERE topic = "
+                  "'user.created' AND data LIKE '%%traced@example.org%%' "
+                  "UNION ALL SELECT 'none', 'none' LIMIT 1", db.name)
+        # The relay may have delivered (deleted) the row already; if it is
+        # still there it carries the context.
+        check(row[0] in (["e2e-trace-1", "operator:heraldctl"],
+                         ["none", "none"]),
+              "the outbox row carries the request id and caller (%r)" % row)
+        check("[e2e-trace-1 by operator:heraldctl] created user %d"
+              % traced["id"] in node.read_log(),
+              "the node's log line names the request")
+        expect_error(node, ["--request-id", "bad id with spaces", "status"],
+                     "request id", rc=2, what="a request id with spaces")
+        ctl(node, "user", "delete", str(traced["id"]))
         page = ctl_json(node, "user", "list", "--page", "2", "--per-page", "2")
         check(page["total"] == 5 and [u["email"] for u in page["items"]]
               == ["u1@example.org", "u2@example.org"], "list pages by id")
@@ -205,9 +231,9 @@ with Database() as db:
     rc, out = Node(db.name, extra=["--herald.dev-mode=false"]).run_to_exit()
     check(rc != 0 and "development key" in out,
           "--herald.dev-mode=false after the flag turns dev mode off again")
-    with Node(db.name, dev=False, env={"HERALD_HERALD_DEV_MODE": "true"}) as n:
+    with Node(db.name, dev=False, env={"HERALD_DEV_MODE": "true"}) as n:
         check(ctl_json(n, "status")["name"].startswith("test-"),
-              "HERALD_HERALD_DEV_MODE=true allows the development key")
+              "HERALD_DEV_MODE=true allows the development key")
     rc, out = Node(db.name, extra=["--token.keys=[\"k1:c2hvcnQ\"]"]).run_to_exit()
     check(rc != 0 and "at least 32" in out, "a short JWT key stops the node")
     rc, out = Node(db.name, extra=["--token.leeway=120s"]).run_to_exit()
@@ -244,7 +270,8 @@ with Database() as db:
         port = 1
     out = ctl(Nowhere, "status", check_rc=None)
     check(out.returncode == 3 and len(out.stderr.strip().splitlines()) == 1
-          and "cannot reach node" in out.stderr,
+          and "cannot reach the node" in out.stderr
+          and "nothing was sent" in out.stderr,
           "unreachable node: exit 3 and one line (%r)" % out.stderr)
 
 # -- two nodes migrating one fresh database at once -------------------------------
