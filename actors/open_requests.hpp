@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -21,6 +22,8 @@
 #include <caf/send.hpp>
 #include <caf/system_messages.hpp>
 #include <caf/typed_response_promise.hpp>
+
+#include <spdlog/spdlog.h>
 
 #include "messages/error.hpp"
 
@@ -115,16 +118,50 @@ private:
   std::function<void()> on_empty_;
 };
 
+/// Whether the message `self` is handling came from an actor on another
+/// node (a caller over the cluster port).
+template <class Self>
+bool from_another_node(Self* self) {
+  auto x = self->current_mailbox_element();
+  return x != nullptr && x->sender != nullptr
+         && x->sender->node() != self->node();
+}
+
+/// Makes `self` log and ignore error messages nobody asked for (CAF's
+/// default ends an actor that receives one, and anybody on the cluster port
+/// can send one).
+template <class Self>
+void ignore_stray_errors(Self* self) {
+  self->set_error_handler([self](caf::error& err) {
+    spdlog::warn("{}: ignored an error message nobody asked for: {}",
+                 self->name(), render(err));
+  });
+}
+
 /// On an exit message with reason user_shutdown (an orderly stop), `self`
 /// finishes the requests in `book` (it still takes new ones) and exits once
 /// none is open, or after `grace` with every open one answered
 /// `unavailable`. Any other exit reason answers them at once and exits.
+/// Exit messages from another node are ignored, and so are stray error
+/// messages (ignore_stray_errors).
 template <class Self>
 void drain_on_exit(Self* self, open_requests& book,
                    std::chrono::milliseconds grace) {
+  ignore_stray_errors(self);
   self->set_exit_handler([self, &book, grace](caf::exit_msg& msg) {
-    // drain_on_exit sends itself an exit message when the grace is over.
-    auto deadline = msg.source == self->address();
+    if (from_another_node(self)) {
+      // Only this node stops its services; over the cluster port anybody
+      // could send an exit message.
+      spdlog::warn("{}: ignored an exit message from another node",
+                   self->name());
+      return;
+    }
+    // drain_on_exit sends itself an exit message when the grace is over,
+    // with reason `unavailable`. (Its source does not tell: anon_send_exit
+    // names the receiver as the source too.)
+    auto deadline
+        = msg.reason.category() == caf::atom("herald")
+          && msg.reason.code() == static_cast<uint8_t>(ec::unavailable);
     auto orderly = msg.reason == caf::exit_reason::user_shutdown;
     if (orderly && !deadline && book.size() > 0) {
       book.when_empty([self] { self->quit(caf::exit_reason::user_shutdown); });

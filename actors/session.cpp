@@ -63,6 +63,11 @@ session_service(session_actor::stateful_pointer<session_state> self,
                 },
                 [rp, ctx](caf::error& err) mutable {
                   spdlog::debug("{} login refused: {}", tag(ctx), render(err));
+                  if (err.category() != caf::atom("herald"))
+                    // A timeout or a user service that is gone.
+                    err = caf::make_error(ec::unavailable,
+                                          "the user service did not answer ("
+                                              + render(err) + ")");
                   rp.deliver(std::move(err));
                 });
         return rp;

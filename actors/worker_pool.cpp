@@ -13,6 +13,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "actors/open_requests.hpp"
 #include "messages/error.hpp"
 
 namespace herald::detail {
@@ -147,6 +148,17 @@ caf::behavior dispatcher(dispatcher_actor* self,
         return;
       }
   });
+  // A pool may be handed out (the outbox relay): it stops only when told by
+  // its own node, and no stray error message ends it.
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    if (from_another_node(self)) {
+      spdlog::warn("{}: ignored an exit message from another node",
+                   self->state.cfg.name);
+      return;
+    }
+    self->quit(msg.reason);
+  });
+  ignore_stray_errors(self);
   self->set_default_handler(
       [self](caf::scheduled_actor*,
              caf::message_view& msg) -> caf::result<caf::message> {

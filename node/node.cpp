@@ -6,6 +6,7 @@
 #include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 
+#include "actors/open_requests.hpp"
 #include "actors/worker_pool.hpp"
 #include "messages/error.hpp"
 #include "messages/storage_actor.hpp"
@@ -199,9 +200,15 @@ node_impl::behavior_type node(node_impl::stateful_pointer<node_state> self,
       stop_next(self);
   });
   self->set_exit_handler([self](caf::exit_msg& msg) {
-    // main sends user_shutdown on SIGTERM or SIGINT.
+    // main sends user_shutdown on SIGTERM or SIGINT; the published node
+    // takes no orders to stop from another node.
+    if (from_another_node(self)) {
+      spdlog::warn("node: ignored an exit message from another node");
+      return;
+    }
     begin_stop(self, msg.reason);
   });
+  ignore_stray_errors(self);
   return {
       [self](atom::ping) { return self->state.info.instance; },
       [self](atom::status, request_context& ctx) -> caf::result<node_status> {

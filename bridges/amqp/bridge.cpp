@@ -10,6 +10,7 @@
 #include <caf/exit_reason.hpp>
 #include <caf/send.hpp>
 
+#include "actors/open_requests.hpp"
 #include "bridges/amqp/consumer.hpp"
 #include "bridges/amqp/inbound.hpp"
 #include "bridges/amqp/publisher.hpp"
@@ -56,10 +57,15 @@ amqp_bridge(amqp_bridge_actor::stateful_pointer<amqp_bridge_state> self,
   // An exit message, or a part failing (through its link): stop the others,
   // then go down.
   self->set_exit_handler([self](caf::exit_msg& msg) {
+    if (from_another_node(self)) {
+      spdlog::warn("amqp: ignored an exit message from another node");
+      return;
+    }
     if (msg.source != self->address() && self->state.running.count(msg.source))
       spdlog::warn("amqp: bridge part failed: {}", render(msg.reason));
     stop_parts(self, std::move(msg.reason));
   });
+  ignore_stray_errors(self);
   self->set_down_handler([self](caf::down_msg& msg) {
     auto& st = self->state;
     st.running.erase(msg.source);
