@@ -211,8 +211,17 @@ private:
         self->monitor(target);
       self->set_down_handler([=](caf::down_msg& dm) {
         outcome<T> x;
-        x.lost = "lost the connection to the node at " + where
-                 + " before it answered (" + render(dm.reason) + ")";
+        if (dm.reason == caf::exit_reason::user_shutdown
+            || dm.reason == caf::exit_reason::unknown)
+          // An orderly stop: a service answers every request it took before
+          // it goes down, and the answer comes before this notice (one
+          // ordered connection). `unknown` is CAF's reason for an actor
+          // that had stopped before we watched it. Either way it never
+          // took this request.
+          x.err = caf::sec::request_receiver_down;
+        else
+          x.lost = "lost the connection to the node at " + where
+                   + " before it answered (" + render(dm.reason) + ")";
         finish(std::move(x));
       });
       self->request(target, timeout, std::move(msg))
