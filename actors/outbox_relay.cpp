@@ -271,6 +271,30 @@ outbox_relay(outbox_relay_actor::stateful_pointer<outbox_relay_state> self,
   st.settings = settings;
   st.store = std::move(store);
   st.bus = std::move(bus);
+  // At an orderly stop, the rows delivered since the last flush are deleted
+  // first: otherwise the next start would deliver them again (handlers take
+  // that by event id, but the broker would carry them twice).
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    auto& st = self->state;
+    if (msg.reason != caf::exit_reason::user_shutdown || st.done.empty()
+        || st.stopping) {
+      self->quit(msg.reason);
+      return;
+    }
+    st.stopping = true;
+    self->request(st.store, st.settings.storage_timeout, atom::outbox_done_v,
+                  st.done)
+        .then(
+            [self](caf::ok_atom) {
+              self->quit(caf::exit_reason::user_shutdown);
+            },
+            [self](caf::error& err) {
+              spdlog::warn("outbox: deleting delivered rows at the stop "
+                           "failed ({}); they will be delivered again",
+                           render(err));
+              self->quit(caf::exit_reason::user_shutdown);
+            });
+  });
   self->send(self, atom::tick_v);
   return {
       [self](atom::outbox, atom::status) -> caf::result<outbox_status> {
@@ -287,8 +311,13 @@ outbox_relay(outbox_relay_actor::stateful_pointer<outbox_relay_state> self,
                 [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
         return rp;
       },
-      [self](atom::wake) { fetch(self); },
+      [self](atom::wake) {
+        if (!self->state.stopping)
+          fetch(self);
+      },
       [self](atom::tick) {
+        if (self->state.stopping)
+          return;
         expire(self);
         flush(self);
         dispatch(self); // Retries that came due.

@@ -82,6 +82,8 @@ struct outbox_relay_state {
   bool more = false;
   bool fetch_again = false;
   bool flushing = false;
+  /// Stopping: deletes what it delivered, takes nothing new.
+  bool stopping = false;
   uint64_t delivered = 0;
   std::string last_error;
 };

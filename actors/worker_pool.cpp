@@ -39,6 +39,8 @@ struct dispatcher_state {
   size_t restarts = 0;
   /// Restarts within the last `cfg.window`, oldest first.
   std::deque<restart_record> recent;
+  /// Told to stop in order: waits for its workers, restarts none.
+  bool stopping = false;
 };
 
 using dispatcher_actor = caf::stateful_actor<dispatcher_state>;
@@ -144,7 +146,10 @@ caf::behavior dispatcher(dispatcher_actor* self,
     for (size_t slot = 0; slot < ws.size(); ++slot)
       if (ws[slot] && ws[slot].address() == msg.source) {
         ws[slot] = caf::actor{};
-        on_worker_down(self, slot, msg.reason);
+        if (!self->state.stopping)
+          on_worker_down(self, slot, msg.reason);
+        else if (live_count(self->state) == 0)
+          self->quit(caf::exit_reason::user_shutdown);
         return;
       }
   });
@@ -154,6 +159,17 @@ caf::behavior dispatcher(dispatcher_actor* self,
     if (from_another_node(self)) {
       spdlog::warn("{}: ignored an exit message from another node",
                    self->state.cfg.name);
+      return;
+    }
+    // An orderly stop goes down after its workers, so that what they do
+    // while stopping (the relay deletes what it delivered) comes first.
+    auto& st = self->state;
+    if (msg.reason == caf::exit_reason::user_shutdown && !st.stopping
+        && live_count(st) > 0) {
+      st.stopping = true;
+      for (auto& w : *st.workers)
+        if (w)
+          self->send_exit(w, caf::exit_reason::user_shutdown);
       return;
     }
     self->quit(msg.reason);
@@ -182,8 +198,8 @@ caf::behavior dispatcher(dispatcher_actor* self,
       [self](caf::spawn_atom, size_t slot) {
         // Only the pool's own timer may fill a slot, and only an empty one.
         auto& ws = *self->state.workers;
-        if (self->current_sender() != self->ctrl() || slot >= ws.size()
-            || ws[slot])
+        if (self->state.stopping || self->current_sender() != self->ctrl()
+            || slot >= ws.size() || ws[slot])
           return;
         take(self, slot, self->state.spawn_worker());
       },

@@ -98,6 +98,19 @@ CAF_TEST(pending events are delivered in order and then purged) {
   CAF_CHECK_EQUAL(st->delivered, 3u);
 }
 
+CAF_TEST(an orderly stop deletes the delivered rows before the relay goes) {
+  auto e1 = add(1, topic_user_created);
+  auto e2 = add(2, topic_user_created);
+  start();
+  // Delivered, but not yet deleted: that happens at the next tick.
+  CAF_CHECK_EQUAL(seen_ids(), (std::vector<std::string>{e1, e2}));
+  CAF_CHECK_EQUAL(store->outbox.size(), 2u);
+  self->send_exit(relay, caf::exit_reason::user_shutdown);
+  sched.run();
+  CAF_CHECK(store->outbox.empty());
+  relay = nullptr;
+}
+
 CAF_TEST(events written later are picked up by the next poll or a wake) {
   start();
   auto e1 = add(1, topic_user_created);
