@@ -102,15 +102,16 @@ struct outcome {
 /// before anything is sent, and that tells an answer, a refusal and a lost
 /// connection apart.
 ///
-/// Why the check: CAF 0.17.6 names a process by host and pid; a node that
-/// still holds a connection from an earlier process with this pid (it
-/// exited a moment ago, or its host vanished without closing the socket)
-/// ignores this one's handshake and routes our answers to that dead
-/// connection (CAF-NOTES.md). The ping goes over the same route as every
-/// later answer: once it comes back, they will too. If it does not, the
-/// stale connection is still there: this process closes its own, waits for
-/// the node to drop the stale one (it does after its connection timeout)
-/// and tries again. Nothing but the ping is sent before that.
+/// Why the check: CAF 0.17.6 names a process by host and pid (and a count
+/// of the actor systems the process made). A node that still routes this
+/// name to an earlier process's connection (one with the same pid that
+/// exited a moment ago, or whose host vanished without closing the socket)
+/// sends our answers there. CAF usually moves the route to the newest
+/// connection itself (the client's second handshake), but not always. The
+/// ping goes over the same route as every later answer: once it comes back,
+/// they will too. If it does not, this process closes its connection and
+/// connects again from a new actor system, which CAF names differently.
+/// Nothing but the ping is sent before that.
 class client {
 public:
   client(const options& opts) : opts_(opts) {
