@@ -117,14 +117,12 @@ hasher_actor::behavior_type hasher_worker(hasher_actor::pointer,
 hasher_actor spawn_hasher(caf::actor_system& sys, size_t workers,
                           argon2_params params) {
   // The pool keeps the function to respawn workers: capture by value.
-  worker_pool_settings pool;
-  pool.name = "hasher";
   return spawn_worker_pool<hasher_actor>(
       sys, workers,
       [&sys, params] {
         return sys.spawn<caf::detached>(hasher_worker, params);
       },
-      pool);
+      worker_pool_settings{"hasher"});
 }
 
 } // namespace herald

@@ -18,14 +18,8 @@ session_actor::behavior_type
 session_service(session_actor::stateful_pointer<session_state> self,
                 token_settings settings, user_actor users) {
   auto& st = self->state;
-  st.misconfigured = check(settings);
-  if (!st.misconfigured && !users)
-    st.misconfigured
-        = caf::make_error(ec::internal, std::string{"no user service"});
-  if (st.misconfigured)
-    st.misconfigured
-        = caf::make_error(ec::internal, "session service misconfigured: "
-                                            + render(st.misconfigured));
+  st.misconfigured = misconfiguration("session", settings,
+                                      static_cast<bool>(users), "user service");
   st.settings = std::move(settings);
   st.users = std::move(users);
   drain_on_exit(self, st.requests, st.settings.drain_grace);

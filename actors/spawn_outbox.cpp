@@ -75,15 +75,13 @@ component outbox_relay_component() {
             // A relay keeps nothing it cannot read again from the outbox:
             // one that dies is replaced (the pool keeps the handle the
             // services wake it through).
-            worker_pool_settings pool;
-            pool.name = "outbox-relay";
             return caf::actor_cast<caf::actor>(
                 spawn_worker_pool<outbox_relay_actor>(
                     sys, 1,
                     [&sys, settings = *s, store, bus] {
                       return sys.spawn(outbox_relay, settings, store, bus);
                     },
-                    pool));
+                    worker_pool_settings{"outbox-relay"}));
           },
           true};
 }

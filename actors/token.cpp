@@ -152,6 +152,18 @@ int64_t unix_now() {
   return duration_cast<seconds>(system_clock::now().time_since_epoch()).count();
 }
 
+caf::error misconfiguration(const char* service, const token_settings& settings,
+                            bool has_peer, const char* peer) {
+  auto err = check(settings);
+  if (!err && !has_peer)
+    err = caf::make_error(ec::internal, std::string{"no "} + peer);
+  if (!err)
+    return caf::none;
+  return caf::make_error(ec::internal,
+                         std::string{service}
+                             + " service misconfigured: " + render(err));
+}
+
 caf::error check(const token_settings& settings) {
   if (auto err = jwt::check(settings.keys))
     return err;
@@ -177,15 +189,8 @@ token_actor::behavior_type
 token(token_actor::stateful_pointer<token_state> self, token_settings settings,
       storage_actor store) {
   auto& st = self->state;
-  st.misconfigured = check(settings);
-  if (!st.misconfigured && !store)
-    st.misconfigured
-        = caf::make_error(ec::internal, std::string{"token actor without "
-                                                    "storage"});
-  if (st.misconfigured)
-    st.misconfigured
-        = caf::make_error(ec::internal, "token service misconfigured: "
-                                            + render(st.misconfigured));
+  st.misconfigured = misconfiguration("token", settings,
+                                      static_cast<bool>(store), "storage");
   st.settings = std::move(settings);
   st.store = std::move(store);
   drain_on_exit(self, st.requests, st.settings.drain_grace);

@@ -49,6 +49,12 @@ struct token_settings {
 /// Checks settings at configuration time (keys, policy, timeouts).
 caf::error check(const token_settings& settings);
 
+/// Why the `service` ("token", "session") cannot work with `settings` and
+/// its `peer` (present if `has_peer`): an `internal` error its every
+/// request then answers; none if it can.
+caf::error misconfiguration(const char* service, const token_settings& settings,
+                            bool has_peer, const char* peer);
+
 /// A user's token version as last read from storage.
 struct cached_version {
   uint32_t version = 0;

@@ -208,12 +208,10 @@ storage_actor spawn_mysql_storage(caf::actor_system& sys,
                                   const mysql_settings& cfg) {
   mysql::library_init();
   // The pool keeps the function to respawn workers: capture by value.
-  worker_pool_settings pool;
-  pool.name = "storage";
   return spawn_worker_pool<storage_actor>(
       sys, cfg.pool_size,
       [&sys, cfg] { return sys.spawn<caf::detached>(mysql_worker, cfg); },
-      pool);
+      worker_pool_settings{"storage"});
 }
 
 } // namespace herald::storage

@@ -230,14 +230,12 @@ smtp_actor spawn_smtp(caf::actor_system& sys, smtp_settings settings) {
                  server_name(settings.url));
   // The pool keeps the function to respawn workers: capture by value.
   auto workers = settings.workers;
-  worker_pool_settings pool;
-  pool.name = "smtp";
   return spawn_worker_pool<smtp_actor>(
       sys, workers,
       [&sys, settings] {
         return sys.spawn<caf::detached>(smtp_worker, settings);
       },
-      pool);
+      worker_pool_settings{"smtp"});
 }
 
 } // namespace herald
