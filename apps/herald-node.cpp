@@ -32,6 +32,14 @@ int fail(const std::string& what) {
   return 1;
 }
 
+/// A refused setting speaks for itself ("mysql.port (from ...): ..."); any
+/// other error keeps its code ("unavailable: ...").
+std::string explain(const caf::error& err) {
+  if (err == ec::invalid_argument)
+    return message_of(err);
+  return render(err);
+}
+
 std::string join(const std::vector<std::string>& xs, const char* sep) {
   std::string out;
   for (auto& x : xs)
@@ -103,13 +111,13 @@ int main(int argc, char** argv) {
   auto options = node_options();
   auto loaded = config::load(options, cfg.framework(), src, std::cout);
   if (!loaded)
-    return fail("configuration: " + render(loaded.error()));
+    return fail("configuration: " + explain(loaded.error()));
   if (loaded->printed)
     return 0;
   auto& values = loaded->values;
   auto settings = read_node_settings(values);
   if (!settings)
-    return fail("configuration: " + render(settings.error()));
+    return fail("configuration: " + explain(settings.error()));
   auto& s = *settings;
   spdlog::set_default_logger(spdlog::stderr_color_mt("herald"));
   spdlog::set_level(spdlog::level::from_str(s.log_level));
@@ -120,7 +128,9 @@ int main(int argc, char** argv) {
   auto cluster = cluster_section().read(values);
   auto steps = plan(catalogue(), s.roles);
   if (!steps)
-    return fail("configuration: " + render(steps.error()));
+    return fail("configuration: "
+                + explain(values.invalid("herald.roles",
+                                         message_of(steps.error()))));
   node_status info;
   info.name = s.node_name;
   info.version = HERALD_VERSION;
@@ -132,10 +142,12 @@ int main(int argc, char** argv) {
   component_context ctx{sys, values, s, {}};
   std::vector<registered_component> started;
   caf::error start_error;
+  std::string start_error_in;
   for (auto c : *steps) {
     auto handle = c->spawn(ctx);
     if (!handle) {
-      start_error = annotate(handle.error(), c->name);
+      start_error = std::move(handle.error());
+      start_error_in = c->name;
       break;
     }
     ctx.running.emplace(c->name, *handle);
@@ -147,7 +159,7 @@ int main(int argc, char** argv) {
     // Stops what did start, in order, before reporting.
     caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
     run_until_down(sys, node, stop_signals);
-    return fail(render(start_error));
+    return fail(start_error_in + ": " + explain(start_error));
   }
   auto port = sys.middleman().publish(caf::actor_cast<node_actor>(node),
                                       cluster.port, cluster.host.c_str(), true);

@@ -22,6 +22,22 @@ std::string str(caf::string_view x) {
   return std::string{x.begin(), x.end()};
 }
 
+/// What a CAF option expects, in the words herald's options use.
+std::string framework_type(const caf::config_option& opt) {
+  auto name = str(opt.type_name());
+  if (name == "timespan")
+    return describe(kind::duration);
+  if (name == "boolean")
+    return describe(kind::flag);
+  if (name == "string")
+    return describe(kind::text);
+  if (name.rfind("uint", 0) == 0 || name.rfind("int", 0) == 0)
+    return describe(kind::number);
+  if (name.rfind("list", 0) == 0)
+    return describe(kind::list);
+  return name;
+}
+
 caf::error invalid(std::string what) {
   return caf::make_error(ec::invalid_argument, std::move(what));
 }
@@ -86,7 +102,7 @@ struct layer {
     }
     if (auto opt = cat.caf_option(name)) {
       if (auto err = opt->check(value))
-        return invalid(where + "expected " + str(opt->type_name()) + ", got "
+        return invalid(where + "expected " + framework_type(*opt) + ", got "
                        + caf::to_string(value));
       framework.apply(name, value);
       return caf::none;
@@ -109,7 +125,7 @@ struct layer {
       auto value = opt->parse(caf::string_view{text});
       if (!value)
         return invalid(origin + " (" + name + "): expected "
-                       + str(opt->type_name()) + ", got '" + text + "'");
+                       + framework_type(*opt) + ", got '" + text + "'");
       framework.apply(name, *value);
       return caf::none;
     }

@@ -48,7 +48,7 @@ plan(const std::vector<component>& all, const std::vector<std::string>& roles) {
                              ? "which does not exist"
                              : "which runs with role " + i->roles.describe();
       return caf::make_error(ec::invalid_argument,
-                             "herald.roles: " + c.name + " needs " + need
+                             c.name + " needs " + need
                                  + " on the same node, " + hint);
     }
     result.push_back(&c);

@@ -76,8 +76,18 @@ caf::expected<caf::actor> spawn_storage(component_context& ctx) {
                            "start with --herald.dev-mode");
   storage::mysql_settings db = s;
   db.event_source = ctx.node.node_name;
-  if (auto err = migrate_with_retry(db))
+  if (auto err = migrate_with_retry(db)) {
+    // A refused login is a setting: say which one, and where it came from.
+    auto text = message_of(err);
+    if (text.find("Access denied") != std::string::npos) {
+      auto key = s.password_file.empty() ? "mysql.password"
+                                         : "mysql.password-file";
+      return ctx.cfg.invalid(key, "the database refused user '" + s.user
+                                      + "' with this password ("
+                                      + storage::describe(db) + ")");
+    }
     return annotate(err, "migrations");
+  }
   spdlog::info("storage: {} (migrations: {})", storage::describe(db),
                storage::migrations().size());
   return caf::actor_cast<caf::actor>(storage::spawn_mysql_storage(ctx.sys, db));

@@ -164,7 +164,8 @@ CAF_TEST(the framework options take the same layers) {
       caf::timespan{std::chrono::seconds{7}});
   CAF_CHECK_EQUAL(caf::get_or(caf_cfg, "scheduler.max-threads", size_t{0}), 3u);
   refused({"--middleman.heartbeat-interval=soon"}, {},
-          {"--middleman.heartbeat-interval", "timespan", "'soon'"});
+          {"--middleman.heartbeat-interval", "duration with its unit",
+           "'soon'"});
 }
 
 CAF_TEST(bad values name the key the source and what was expected) {

@@ -187,8 +187,8 @@ CAF_TEST(a plan whose component needs another role says which) {
   auto p = plan(cs, {"y"});
   CAF_REQUIRE(!p);
   CAF_CHECK_EQUAL(render(p.error()),
-                  "invalid_argument: herald.roles: b needs a on the same "
-                  "node, which runs with role x");
+                  "invalid_argument: b needs a on the same node, which runs "
+                  "with role x");
   CAF_CHECK(plan(cs, {"x", "y"}));
 }
 
