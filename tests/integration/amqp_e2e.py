@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 import pika
 
-from herald_harness import (Database, Node, SmtpSink, check, ctl, ctl_json,
+from herald_harness import (wait_until, Database, Node, SmtpSink, check, ctl, ctl_json,
                             finish, sql)
 
 PW = "correct horse battery staple"
@@ -64,13 +64,6 @@ def queue_counts(name):
     return None
 
 
-def wait(pred, timeout=30, step=0.2):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return pred()
 
 
 def local_servers(*args):
@@ -125,9 +118,9 @@ with Database() as db, SmtpSink() as sink:
                   "no password hash in the event")
         conn.close()
         # -- the mailer's queue delivers it; acked --------------------------------
-        check(wait(lambda: mails_to(sink, "alice@example.org") == 1),
+        check(wait_until(lambda: mails_to(sink, "alice@example.org") == 1),
               "welcome mail sent from the mailer queue")
-        check(wait(lambda: queue_counts(QUEUE) == (0, 0)),
+        check(wait_until(lambda: queue_counts(QUEUE) == (0, 0)),
               "mailer queue empty, nothing unacked: %s" % (queue_counts(QUEUE),))
         time.sleep(1)
         check(mails_to(sink, "alice@example.org") == 1,
@@ -137,7 +130,7 @@ with Database() as db, SmtpSink() as sink:
         conn, ch = pika_channel()
         bob = ctl_json(node, "user", "create", "--name", "Bob", "--email",
                        "bob@example.org", "--password", PW)
-        wait(lambda: mails_to(sink, "bob@example.org") == 1)
+        wait_until(lambda: mails_to(sink, "bob@example.org") == 1)
         ch.basic_publish(EXCHANGE, "user.created",
                          cloud_event("user.created",
                                      {"user_id": bob["id"], "name": "Bob",
@@ -146,9 +139,9 @@ with Database() as db, SmtpSink() as sink:
                          pika.BasicProperties(
                              content_type="application/cloudevents+json",
                              delivery_mode=2))
-        check(wait(lambda: mails_to(sink, "bob@example.org") == 2),
+        check(wait_until(lambda: mails_to(sink, "bob@example.org") == 2),
               "a CloudEvent from an outside publisher is handled")
-        check(wait(lambda: queue_counts(QUEUE) == (0, 0)),
+        check(wait_until(lambda: queue_counts(QUEUE) == (0, 0)),
               "... and acked")
         ch.basic_publish(EXCHANGE, "user.created", b"{not json",
                          pika.BasicProperties(delivery_mode=2))
@@ -160,7 +153,7 @@ with Database() as db, SmtpSink() as sink:
             if m is not None:
                 dead = (p, b)
             return dead is not None
-        check(wait(dead_message), "a malformed message goes to the dead-letter "
+        check(wait_until(dead_message), "a malformed message goes to the dead-letter "
               "queue")
         if dead:
             check((dead[0].headers or {}).get("x-herald-reason"),
@@ -171,7 +164,7 @@ with Database() as db, SmtpSink() as sink:
         # -- a go-micro service publishes user.created its way ---------------------
         micro_user = ctl_json(node, "user", "create", "--name", "Micro",
                               "--email", "micro@example.org", "--password", PW)
-        wait(lambda: mails_to(sink, "micro@example.org") == 1)
+        wait_until(lambda: mails_to(sink, "micro@example.org") == 1)
         ch.basic_publish("micro", "user.created",
                          json.dumps({"user_id": micro_user["id"],
                                      "name": "Micro",
@@ -181,10 +174,10 @@ with Database() as db, SmtpSink() as sink:
                              headers={"Content-Type": "application/json",
                                       "Micro-Topic": "user.created",
                                       "Micro-Id": secrets.token_hex(8)}))
-        check(wait(lambda: mails_to(sink, "micro@example.org") == 2),
+        check(wait_until(lambda: mails_to(sink, "micro@example.org") == 2),
               "a go-micro style message (exchange micro, string headers, "
               "JSON body) is handled")
-        check(wait(lambda: queue_counts(TAG + ".micro") == (0, 0)),
+        check(wait_until(lambda: queue_counts(TAG + ".micro") == (0, 0)),
               "... and acked from its queue")
 
         # -- handler failing: retried with growing delay, then succeeds -----------
@@ -196,7 +189,7 @@ with Database() as db, SmtpSink() as sink:
         retried = sum(r["retried"] for r in st["routes"])
         check(retried >= 1, "a failing handler's message is retried: %s" % st)
         sink.start()
-        check(wait(lambda: mails_to(sink, "carol@example.org") == 1, 30),
+        check(wait_until(lambda: mails_to(sink, "carol@example.org") == 1, 30),
               "it succeeds once SMTP is back")
         human = ctl(node, "bridge", "status").stdout
         check("connected" in human and QUEUE in human,
@@ -218,7 +211,7 @@ with Database() as db, SmtpSink() as sink:
                     dead = p
                 ch.basic_ack(m.delivery_tag)
             return dead is not None
-        check(wait(dora_dead, 30), "after max-attempts the message is dead")
+        check(wait_until(dora_dead, 30), "after max-attempts the message is dead")
         if dead:
             check((dead.headers or {}).get("x-herald-attempts") == "4",
                   "with its attempt count: %s" % (dead.headers,))
@@ -266,12 +259,12 @@ with Database() as db, SmtpSink() as sink:
         def all_mailed():
             to = [m["To"] for m in sink.mails()]
             return sum(1 for a in to if a.startswith("load")) >= n
-        check(wait(all_mailed, 240, 1), "every welcome mail arrived")
+        check(wait_until(all_mailed, 240, 1), "every welcome mail arrived")
         time.sleep(2)
         to = [m["To"] for m in sink.mails() if m["To"].startswith("load")]
         check(len(to) == n and len(set(to)) == n,
               "exactly once per user: %d mails for %d users" % (len(to), n))
-        check(wait(lambda: sql("SELECT COUNT(*) FROM outbox", db.name)[0][0]
+        check(wait_until(lambda: sql("SELECT COUNT(*) FROM outbox", db.name)[0][0]
                    == "0", 30), "no event left pending")
 
     # -- node SIGKILLed with deliveries in flight -----------------------------------
@@ -294,7 +287,7 @@ with Database() as db, SmtpSink() as sink:
                        extra=["--smtp.timeout=60s"]).start()
     ctl_json(node, "user", "create", "--name", "Eve", "--email",
              "eve@example.org", "--password", PW)
-    check(wait(lambda: (queue_counts(QUEUE) or (0, 0))[1] >= 1, 15),
+    check(wait_until(lambda: (queue_counts(QUEUE) or (0, 0))[1] >= 1, 15),
           "a delivery is in flight (unacked) while SMTP hangs")
     node.stop(sig=signal.SIGKILL)
     stop_hang.set()
@@ -302,9 +295,9 @@ with Database() as db, SmtpSink() as sink:
         c.close()
     hang.close()
     with bridge_node(db, sink) as node:
-        check(wait(lambda: mails_to(sink, "eve@example.org") == 1, 60),
+        check(wait_until(lambda: mails_to(sink, "eve@example.org") == 1, 60),
               "the delivery is redelivered and handled after restart")
-        check(wait(lambda: queue_counts(QUEUE) == (0, 0)),
+        check(wait_until(lambda: queue_counts(QUEUE) == (0, 0)),
               "and acked")
 
 finish()

@@ -33,7 +33,7 @@ import jwt  # PyJWT (python3-jwt, Debian)
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from herald_harness import (DEV_SECRET, MYSQL_PASSWORD, NODE, RUN_DIR,
+from herald_harness import (wait_until, DEV_SECRET, MYSQL_PASSWORD, NODE, RUN_DIR,
                             SOURCE, Database, Node, b64url_decode, check, ctl,
                             ctl_json, finish)
 
@@ -110,14 +110,6 @@ def nonempty_lines(text):
     return [l for l in text.splitlines() if l.strip()]
 
 
-def wait_until(pred, timeout=30, step=0.2):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(step)
-    return pred()
 
 
 def rabbitmqctl(*args):
@@ -390,7 +382,8 @@ with Database() as db:
                       env={"HERALD_TOKEN_KEYS": key_a,
                            "HERALD_MYSQL_PASSWORD": wrong_pw}).run_to_exit()
     check(rc != 0 and wrong_pw not in out and "herald-node: error" in out
-          and "denied" in out.lower(),
+          and "mysql.password (from HERALD_MYSQL_PASSWORD)" in out
+          and "refused" in out,
           "a wrong HERALD_MYSQL_PASSWORD stops the node with an error that "
           "does not print it (rc %d: %r)" % (rc, out[-300:]))
 

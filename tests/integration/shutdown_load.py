@@ -40,7 +40,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 import pika
 
-from herald_harness import (CTL, Database, Node, SmtpSink, check, ctl_json,
+from herald_harness import (wait_until, CTL, Database, Node, SmtpSink, check, ctl_json,
                             finish, sql)
 
 PW = "shutdown under load 1234"  # >= 15 characters
@@ -87,13 +87,6 @@ def bridge_node(db, sink):
         "--hasher.memory-kib=19456", "--hasher.iterations=2"])
 
 
-def wait(pred, timeout, step=0.3):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return pred()
 
 
 # -- RabbitMQ, through pika (one short connection per use: a blocking
@@ -452,13 +445,13 @@ def main():
                 def all_mailed():
                     counts, _ = count_mails(sink)
                     return all(counts.get(e, 0) >= 1 for e in users)
-                check(wait(outbox_empty, 60), "the outbox ends empty after "
+                check(wait_until(outbox_empty, 60), "the outbox ends empty after "
                       "the restart")
-                check(wait(all_mailed, 90), "every user got a welcome mail "
+                check(wait_until(all_mailed, 90), "every user got a welcome mail "
                       "after the restart")
                 # Give a duplicate time to arrive before counting.
                 time.sleep(3)
-                check(wait(lambda: all(v == (0, 0) for k, v
+                check(wait_until(lambda: all(v == (0, 0) for k, v
                                        in queue_counts().items()
                                        if k != PROBE), 30),
                       "this run's queues are drained, nothing unacked: %s"
