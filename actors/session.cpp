@@ -22,6 +22,10 @@ session_service(session_actor::stateful_pointer<session_state> self,
                                       static_cast<bool>(users), "user service");
   st.settings = std::move(settings);
   st.users = std::move(users);
+  // The user service is the session's own: it goes with it.
+  self->attach_functor([users = st.users] {
+    caf::anon_send_exit(users, caf::exit_reason::user_shutdown);
+  });
   drain_on_exit(self, st.requests, st.settings.drain_grace);
   return {
       [self](atom::login, request_context& ctx, std::string& email,
@@ -36,8 +40,21 @@ session_service(session_actor::stateful_pointer<session_state> self,
                       std::move(email), std::move(password))
             .then(
                 [self, rp, ctx](user& u) mutable {
-                  // Signed here, for the user the password check answered.
+                  // Signed here, for the user the password check answered,
+                  // and only if the answer came from the user service asked.
                   auto& st = self->state;
+                  if (self->current_sender()
+                      != caf::actor_cast<caf::strong_actor_ptr>(st.users)) {
+                    spdlog::warn("{} login: an answer came from an actor "
+                                 "that was not asked; refused",
+                                 tag(ctx));
+                    rp.deliver(caf::make_error(
+                        ec::unavailable, std::string{"login failed: the "
+                                                     "password check was "
+                                                     "not answered by the "
+                                                     "user service"}));
+                    return;
+                  }
                   auto jti = jwt::random_jti();
                   if (jti.empty()) {
                     rp.deliver(caf::make_error(
@@ -57,12 +74,7 @@ session_service(session_actor::stateful_pointer<session_state> self,
                 },
                 [rp, ctx](caf::error& err) mutable {
                   spdlog::debug("{} login refused: {}", tag(ctx), render(err));
-                  if (err.category() != caf::atom("herald"))
-                    // A timeout or a user service that is gone.
-                    err = caf::make_error(ec::unavailable,
-                                          "the user service did not answer ("
-                                              + render(err) + ")");
-                  rp.deliver(std::move(err));
+                  rp.deliver(dependency_failure(err, "the user service"));
                 });
         return rp;
       },

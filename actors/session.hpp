@@ -1,7 +1,9 @@
-// The session service: logs users in. It asks the user service to check
-// (email, password) and signs a token for the user that check answered, in
-// the same request: no message anywhere asks for a token for a user value
-// the caller brings (who may call: messages/session_actor.hpp).
+// The session service: logs users in. It asks its own user service (one
+// nobody outside the node can address) to check (email, password) and signs
+// a token for the user that check answered, in the same request, only if
+// the answer came from that user service: no message anywhere asks for a
+// token for a user value the caller brings (who may call:
+// messages/session_actor.hpp).
 #pragma once
 
 #include <caf/typed_event_based_actor.hpp>
@@ -24,6 +26,7 @@ struct session_state {
 };
 
 /// Spawnable behavior: `sys.spawn(session_service, settings, users)`.
+/// `users` is the session's own user service: it stops with the session.
 session_actor::behavior_type
 session_service(session_actor::stateful_pointer<session_state> self,
                 token_settings settings, user_actor users);

@@ -60,27 +60,39 @@ const std::vector<config::option>& password_options_declared() {
   return opts;
 }
 
+caf::expected<user_settings> read_user_settings(component_context& ctx) {
+  auto policy = read_password_policy(ctx.cfg);
+  if (!policy)
+    return std::move(policy.error());
+  auto dummy = dummy_hash(ctx);
+  if (!dummy)
+    return annotate(dummy.error(), "hashing the dummy password");
+  user_settings s;
+  s.passwords = *policy;
+  s.dummy_hash = std::move(*dummy);
+  s.drain_grace = ctx.node.stop_timeout;
+  return s;
+}
+
 component user_component() {
-  return {"user",
+  return checked_by(
+      component{
+          "user",
           {{"user"}, {}},
           {"storage", "hasher"},
           password_options_declared(),
           [](component_context& ctx) -> caf::expected<caf::actor> {
-            auto policy = read_password_policy(ctx.cfg);
-            if (!policy)
-              return std::move(policy.error());
-            auto dummy = dummy_hash(ctx);
-            if (!dummy)
-              return annotate(dummy.error(), "hashing the dummy password");
-            user_settings s;
-            s.passwords = *policy;
-            s.dummy_hash = std::move(*dummy);
-            s.drain_grace = ctx.node.stop_timeout;
+            auto s = read_user_settings(ctx);
+            if (!s)
+              return std::move(s.error());
             return caf::actor_cast<caf::actor>(ctx.sys.spawn(
-                user_service, std::move(s), ctx.get<storage_actor>("storage"),
+                user_service, std::move(*s), ctx.get<storage_actor>("storage"),
                 ctx.get<hasher_actor>("hasher"), ctx.get<token_actor>("token"),
                 ctx.get<outbox_relay_actor>("outbox-relay")));
-          }};
+          }},
+      [](const component_context& ctx) {
+        return read_password_policy(ctx.cfg);
+      });
 }
 
 } // namespace herald

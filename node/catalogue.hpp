@@ -9,6 +9,7 @@
 
 #include "actors/account_policy.hpp"
 #include "actors/token.hpp"
+#include "actors/user.hpp"
 #include "node/component.hpp"
 
 namespace herald {
@@ -51,6 +52,11 @@ const std::vector<config::option>& token_options_declared();
 /// components (actors/spawn_user.cpp).
 caf::expected<password_policy>
 read_password_policy(const config::configuration& cfg);
+
+/// [password]'s policy and a dummy hash from the hasher: what a user
+/// service needs (actors/spawn_user.cpp); for the user and session
+/// components.
+caf::expected<user_settings> read_user_settings(component_context& ctx);
 
 /// The options of [password].
 const std::vector<config::option>& password_options_declared();

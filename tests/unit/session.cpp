@@ -145,6 +145,34 @@ CAF_TEST(without a user service every login is an error) {
                  ec::unavailable, "the user service did not answer");
 }
 
+CAF_TEST(an answer from an actor the session did not ask signs nothing) {
+  // A user service whose answers come from someone else: what a forged
+  // answer (same message id, another sender) looks like to the session.
+  auto forger = sys.spawn([](caf::event_based_actor*) -> caf::behavior {
+    return {
+        [](atom::authenticate, const request_context&, const std::string&,
+           const std::string&) {
+          return user{1, "Forged", "ann@example.org", role_admin, 0, 0, 0};
+        },
+    };
+  });
+  auto go_between = sys.spawn([forger](caf::event_based_actor* self) {
+    self->set_default_handler(
+        [self, forger](caf::scheduled_actor*,
+                       caf::message_view& x) -> caf::result<caf::message> {
+          auto rp = self->make_response_promise();
+          return rp.delegate(forger, x.move_content_to_message());
+        });
+    return caf::behavior{[](caf::ok_atom) {}};
+  });
+  auto fooled = sys.spawn(session_service, keys(),
+                          caf::actor_cast<user_actor>(go_between));
+  CHECK_REJECTED(call<session>(fooled, atom::login_v, ctx,
+                               std::string{"ann@example.org"},
+                               std::string{"any password at all"}),
+                 ec::unavailable, "not answered by the user service");
+}
+
 CAF_TEST(misconfigured keys answer every login with an error) {
   auto bad = keys();
   bad.keys.keys.clear();
