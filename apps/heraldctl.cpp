@@ -38,7 +38,9 @@ constexpr int exit_unreachable = 3;
 struct options {
   std::string node = "127.0.0.1:4710";
   bool as_json = false;
-  unsigned timeout_s = 30;
+  /// Longer than the longest a node takes inside (hasher and storage get
+  /// 30 s each).
+  unsigned timeout_s = 75;
   /// Sent with every request; the node logs it and stores it with the
   /// events the request causes.
   std::string request_id;
@@ -181,10 +183,6 @@ public:
 
   amqp_bridge_actor bridge() {
     return call<amqp_bridge_actor>(false, node_, atom::get_v, atom::bridge_v);
-  }
-
-  outbox_relay_actor relay() {
-    return call<outbox_relay_actor>(false, node_, atom::get_v, atom::outbox_v);
   }
 
   const node_actor& node() const { return node_; }
@@ -542,7 +540,7 @@ int main(int argc, char** argv) {
       print(opts, json{{"password_changed", true}},
             {{"done", "password changed; all earlier sessions are revoked"}});
     } else if (*outbox_status_cmd) {
-      auto st = cl.call<outbox_status>(false, cl.relay(), atom::outbox_v,
+      auto st = cl.call<outbox_status>(false, cl.node(), atom::outbox_v,
                                        atom::status_v);
       print(opts, st,
             {{"pending", std::to_string(st.pending)},

@@ -3,7 +3,7 @@
 // port is loopback-only by default and gets mutual TLS with the cluster.
 // It answers status and the handles of the services this node hosts, and
 // only of those that are meant to be called from outside: storage, the
-// hasher, the mailer and the event path are never handed out.
+// hasher, the mailer and the event path (bus, relay) are never handed out.
 #pragma once
 
 #include <string>
@@ -37,8 +37,10 @@ using node_actor = caf::typed_actor<
     caf::replies_to<atom::get, atom::token>::with<token_actor>,
     /// Answers the password reset service; `unavailable` without it.
     caf::replies_to<atom::get, atom::reset>::with<password_reset_actor>,
-    /// Answers the outbox relay; `unavailable` if this node runs none.
-    caf::replies_to<atom::get, atom::outbox>::with<outbox_relay_actor>,
+    /// Answers the outbox's state (pending, dead, oldest, last error) as the
+    /// relay of this node sees it; `unavailable` if this node runs none. The
+    /// relay itself is never handed out: it acts on what storage answers.
+    caf::replies_to<atom::outbox, atom::status>::with<outbox_status>,
     /// Answers the AMQP bridge; `unavailable` without the bridge role.
     caf::replies_to<atom::get, atom::bridge>::with<amqp_bridge_actor>>;
 

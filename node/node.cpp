@@ -52,12 +52,21 @@ void stop_next(self_ptr self) {
     if (is_down(c))
       continue;
     set_state(c, "stopping");
+    st.step = random_step();
+    // The component's own grace is stop_timeout: give it a fifth more, but
+    // no more than what is left of the whole stop's budget.
+    auto left = st.stop_deadline - self->clock().now();
+    if (left <= caf::timespan{0}) {
+      spdlog::warn("stopping {}: no time left, killing it", c.name);
+      c.killed = true;
+      self->send_exit(c.handle, caf::exit_reason::kill);
+      return;
+    }
     spdlog::info("stopping {}", c.name);
     self->send_exit(c.handle, caf::exit_reason::user_shutdown);
-    st.step = random_step();
-    // The component's own grace is stop_timeout: give it a little more.
-    self->delayed_send(self, st.stop_timeout + std::chrono::seconds{2},
-                       atom::tick_v, st.step);
+    auto wait
+        = std::min<caf::timespan>(st.stop_timeout + st.stop_timeout / 5, left);
+    self->delayed_send(self, wait, atom::tick_v, st.step);
     return;
   }
   spdlog::info("every component stopped");
@@ -70,6 +79,7 @@ void begin_stop(self_ptr self, caf::error reason) {
     return;
   st.stopping = true;
   st.exit_reason = std::move(reason);
+  st.stop_deadline = self->clock().now() + stop_budget(st.stop_timeout);
   st.next_stop = st.components.size();
   stop_next(self);
 }
@@ -82,7 +92,7 @@ caf::error not_hosted(const char* service) {
 
 /// The handle of a registered service as `Handle`, or why there is none.
 template <class Handle>
-caf::result<Handle> lookup(self_ptr self, const char* name) {
+caf::expected<Handle> lookup(self_ptr self, const char* name) {
   auto& st = self->state;
   if (st.stopping)
     return caf::make_error(ec::unavailable,
@@ -159,11 +169,8 @@ caf::result<node_status> status(self_ptr self) {
 
 } // namespace
 
-bool handed_out(const std::string& component) {
-  static const char* names[]
-      = {"user", "session", "token", "reset", "outbox-relay", "amqp-bridge"};
-  return std::find(std::begin(names), std::end(names), component)
-         != std::end(names);
+caf::timespan stop_budget(std::chrono::milliseconds stop_timeout) {
+  return 3 * stop_timeout;
 }
 
 node_impl::behavior_type node(node_impl::stateful_pointer<node_state> self,
@@ -195,7 +202,20 @@ node_impl::behavior_type node(node_impl::stateful_pointer<node_state> self,
     }
     auto expected = st.next_stop < st.components.size()
                     && &st.components[st.next_stop] == c;
-    set_state(*c, "stopped");
+    // An orderly stop, or the kill after its timeout, is a stop; anything
+    // else is a failure, and the node says so with its exit.
+    auto orderly = !msg.reason || msg.reason == caf::exit_reason::user_shutdown
+                   || (msg.reason == caf::exit_reason::kill && c->killed);
+    if (orderly) {
+      set_state(*c, "stopped");
+    } else {
+      auto why = render(msg.reason);
+      spdlog::error("component {} failed while stopping ({})", c->name, why);
+      set_state(*c, "failed: " + why);
+      if (!st.exit_reason || st.exit_reason == caf::exit_reason::user_shutdown)
+        st.exit_reason = caf::make_error(ec::internal, "component " + c->name
+                                                           + " failed: " + why);
+    }
     if (expected)
       stop_next(self);
   });
@@ -228,8 +248,17 @@ node_impl::behavior_type node(node_impl::stateful_pointer<node_state> self,
       [self](atom::get, atom::reset) -> caf::result<password_reset_actor> {
         return lookup<password_reset_actor>(self, "reset");
       },
-      [self](atom::get, atom::outbox) -> caf::result<outbox_relay_actor> {
-        return lookup<outbox_relay_actor>(self, "outbox-relay");
+      [self](atom::outbox, atom::status) -> caf::result<outbox_status> {
+        auto relay = lookup<outbox_relay_actor>(self, "outbox-relay");
+        if (!relay)
+          return std::move(relay.error());
+        auto rp = self->make_response_promise<outbox_status>();
+        self->request(*relay, std::chrono::seconds(10), atom::outbox_v,
+                      atom::status_v)
+            .then(
+                [rp](outbox_status& s) mutable { rp.deliver(std::move(s)); },
+                [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+        return rp;
       },
       [self](atom::get, atom::bridge) -> caf::result<amqp_bridge_actor> {
         return lookup<amqp_bridge_actor>(self, "amqp-bridge");
@@ -244,6 +273,7 @@ node_impl::behavior_type node(node_impl::stateful_pointer<node_state> self,
           return;
         spdlog::warn("{} did not stop within {} ms: killing it", c.name,
                      st.stop_timeout.count());
+        c.killed = true;
         self->send_exit(c.handle, caf::exit_reason::kill);
       },
   };

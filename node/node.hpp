@@ -15,6 +15,7 @@
 #include <vector>
 
 #include <caf/actor.hpp>
+#include <caf/actor_clock.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
 #include "messages/node_actor.hpp"
@@ -34,6 +35,8 @@ struct registered_component {
   component_status status;
   /// A worker pool: asked for its workers' health in a status.
   bool pool = false;
+  /// Killed by the node after its stop timeout.
+  bool killed = false;
 };
 
 struct node_state {
@@ -51,7 +54,13 @@ struct node_state {
   size_t next_stop = 0;
   /// Random id of the current stop step (matches its tick).
   uint64_t step = 0;
+  /// The whole stop ends by then: what is still running is killed.
+  caf::actor_clock::time_point stop_deadline;
 };
+
+/// How long a whole stop may take: three times the time one component gets
+/// (30 s with the defaults, within a process supervisor's usual 90 s).
+caf::timespan stop_budget(std::chrono::milliseconds stop_timeout);
 
 /// Spawnable behavior: `sys.spawn(node, info, components, stop_timeout)`.
 /// `components` are running already; the node monitors them from its first
@@ -60,10 +69,5 @@ node_impl::behavior_type node(node_impl::stateful_pointer<node_state> self,
                               node_status info,
                               std::vector<registered_component> components,
                               std::chrono::milliseconds stop_timeout);
-
-/// The services the node hands out to callers from outside, by registry
-/// name: user, session, token, reset, outbox-relay, amqp-bridge. Storage,
-/// the hasher, smtp, the mailer and the event bus never leave the node.
-bool handed_out(const std::string& component);
 
 } // namespace herald

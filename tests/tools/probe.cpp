@@ -97,10 +97,9 @@ int main(int argc, char** argv) {
   get("session", atom::session_v, handle_of<session_actor>{});
   get("token", atom::token_v, handle_of<token_actor>{});
   get("reset", atom::reset_v, handle_of<password_reset_actor>{});
-  get("outbox", atom::outbox_v, handle_of<outbox_relay_actor>{});
   get("bridge", atom::bridge_v, handle_of<amqp_bridge_actor>{});
-  for (auto name :
-       {"storage", "hasher", "mailer", "event-bus", "smtp", "store", "bus"})
+  for (auto name : {"storage", "hasher", "mailer", "event-bus", "smtp", "store",
+                    "bus", "outbox"})
     result["internal"][name] = ask<caf::actor>(
         self, node_untyped,
         caf::make_message(atom::get_v, caf::atom_from_string(name)));
