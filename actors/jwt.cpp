@@ -55,10 +55,16 @@ caf::error check_key(const key& k) {
       || std::any_of(k.id.begin(), k.id.end(), bad_char))
     return bad_config("token key id " + printable(k.id)
                       + " must be 1 to 64 characters of A-Z a-z 0-9 . _ -");
-  if (k.secret.size() < min_secret_size)
-    return bad_config("secret of token key '" + k.id + "' has "
+  if (k.secret.size() < min_secret_size) {
+    // A long "id" with a short secret is likely "secret:kid" the wrong way
+    // round: then the id is the secret, and must not be printed.
+    auto id = k.id.size() <= 16
+                  ? "'" + k.id + "'"
+                  : "with a " + std::to_string(k.id.size()) + "-character id";
+    return bad_config("secret of token key " + id + " has "
                       + std::to_string(k.secret.size())
                       + " bytes, at least 32 (256 bits) are required");
+  }
   return caf::none;
 }
 

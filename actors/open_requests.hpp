@@ -119,7 +119,10 @@ private:
 };
 
 /// Whether the message `self` is handling came from an actor on another
-/// node (a caller over the cluster port).
+/// node (a caller over the cluster port). A peer can send without a sender,
+/// or name an actor of this node as its sender (CAF 0.17.6 looks the name up
+/// here): what this tells apart are mistakes, not a determined peer; only
+/// who may connect (loopback, later mutual TLS) is a boundary.
 template <class Self>
 bool from_another_node(Self* self) {
   auto x = self->current_mailbox_element();

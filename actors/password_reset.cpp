@@ -94,7 +94,9 @@ password_reset_actor::behavior_type password_reset(
                   wake_relay(self);
                   rp.deliver(caf::ok_atom_v);
                 },
-                [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+                [rp](caf::error& err) mutable {
+                  rp.deliver(dependency_failure(err, "storage"));
+                });
         return rp;
       },
       [self](atom::reset_confirm, request_context& ctx,
@@ -109,8 +111,9 @@ password_reset_actor::behavior_type password_reset(
           return err;
         auto hash = reset_token_hash(token);
         auto rp = st.requests.open<caf::ok_atom>(self);
-        auto fail
-            = [rp](caf::error& err) mutable { rp.deliver(std::move(err)); };
+        auto fail = [rp](caf::error& err) mutable {
+          rp.deliver(dependency_failure(err, "storage or the hasher"));
+        };
         // Check first so a bad token costs no hashing; the confirm re-checks
         // under the row lock.
         self->request(st.store, st.settings.timeout, atom::reset_check_v, hash)

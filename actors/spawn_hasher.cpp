@@ -28,27 +28,41 @@ const config::section<hasher_options>& hasher_section() {
   return s;
 }
 
-caf::expected<caf::actor> spawn_hasher_component(component_context& ctx) {
+caf::expected<hasher_options> read_hasher(const component_context& ctx) {
   auto s = hasher_section().read(ctx.cfg);
-  if (!ctx.node.dev_mode
-      && (s.memory_kib < 19456 || s.iterations < 2 || s.parallelism < 1))
-    return ctx.cfg.invalid("hasher.memory-kib",
-                           "argon2id parameters below OWASP's minimum "
-                           "(memory-kib 19456, iterations 2, parallelism 1) "
-                           "need dev mode");
-  argon2_params params = s;
-  return caf::actor_cast<caf::actor>(spawn_hasher(ctx.sys, s.workers, params));
+  // OWASP's minimum for argon2id: m=19456 KiB, t=2, p=1.
+  auto below = [&](const char* key, const char* minimum) {
+    return ctx.cfg.invalid(key, std::string{"is below OWASP's minimum for "
+                                            "argon2id ("}
+                                    + minimum + "); only dev mode allows it");
+  };
+  if (!ctx.node.dev_mode && s.memory_kib < 19456)
+    return below("hasher.memory-kib", "19456");
+  if (!ctx.node.dev_mode && s.iterations < 2)
+    return below("hasher.iterations", "2");
+  return s;
+}
+
+caf::expected<caf::actor> spawn_hasher_component(component_context& ctx) {
+  auto s = read_hasher(ctx);
+  if (!s)
+    return std::move(s.error());
+  argon2_params params = *s;
+  return caf::actor_cast<caf::actor>(spawn_hasher(ctx.sys, s->workers, params));
 }
 
 } // namespace
 
 component hasher_component() {
-  return {"hasher",
-          {{"user", "reset"}, {}},
-          {},
-          options_of(hasher_section()),
-          spawn_hasher_component,
-          true};
+  component c{"hasher",
+              {{"user", "reset"}, {}},
+              {},
+              options_of(hasher_section()),
+              spawn_hasher_component,
+              true};
+  c.check
+      = [](const component_context& ctx) { return error_of(read_hasher(ctx)); };
+  return c;
 }
 
 } // namespace herald

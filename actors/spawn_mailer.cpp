@@ -31,7 +31,8 @@ const config::section<mail_options>& mail_section() {
   return s;
 }
 
-caf::expected<caf::actor> spawn_mailer(component_context& ctx) {
+/// [mail] as configured and checked, the templates loaded.
+caf::expected<mailer_settings> read_mailer(const component_context& ctx) {
   auto s = mail_section().read(ctx.cfg);
   auto& base = s.public_base_url;
   if (base.rfind("https://", 0) != 0 && base.rfind("http://", 0) != 0)
@@ -42,12 +43,7 @@ caf::expected<caf::actor> spawn_mailer(component_context& ctx) {
                            "contains characters not allowed in a URL");
   while (!base.empty() && base.back() == '/')
     base.pop_back();
-  // A relative folder is relative to the config file (or, without one, to
-  // the working directory).
-  if (!s.templates.empty() && s.templates[0] != '/'
-      && !ctx.cfg.file_dir.empty())
-    s.templates = ctx.cfg.file_dir + "/" + s.templates;
-  auto templates = load_templates(s.templates);
+  auto templates = load_templates(ctx.cfg.path("mail.templates", s.templates));
   if (!templates)
     return ctx.cfg.invalid("mail.templates", message_of(templates.error()));
   mailer_settings settings;
@@ -55,7 +51,14 @@ caf::expected<caf::actor> spawn_mailer(component_context& ctx) {
   settings.public_base_url = base;
   settings.app_name = s.app_name;
   settings.drain_grace = ctx.node.stop_timeout;
-  auto mail = ctx.sys.spawn(mailer, std::move(settings),
+  return settings;
+}
+
+caf::expected<caf::actor> spawn_mailer(component_context& ctx) {
+  auto settings = read_mailer(ctx);
+  if (!settings)
+    return std::move(settings.error());
+  auto mail = ctx.sys.spawn(mailer, std::move(*settings),
                             ctx.get<storage_actor>("storage"),
                             ctx.get<smtp_actor>("smtp"));
   // The mailer takes its topics from the local bus; a bridge that routes a
@@ -83,11 +86,12 @@ caf::expected<caf::actor> spawn_mailer(component_context& ctx) {
 } // namespace
 
 component mailer_component() {
-  return {"mailer",
-          {{"mailer"}, {}},
-          {"storage", "smtp", "event-bus"},
-          options_of(mail_section()),
-          spawn_mailer};
+  return checked_by(component{"mailer",
+                              {{"mailer"}, {}},
+                              {"storage", "smtp", "event-bus"},
+                              options_of(mail_section()),
+                              spawn_mailer},
+                    read_mailer);
 }
 
 } // namespace herald

@@ -46,44 +46,53 @@ caf::expected<outbox_settings> read_outbox(const config::configuration& cfg) {
 
 } // namespace
 
+caf::expected<outbox_settings> read_outbox_of(const component_context& ctx) {
+  return read_outbox(ctx.cfg);
+}
+
 component event_bus_component() {
-  return {"event-bus",
-          {{"mailer", "bridge"}, {}},
-          {},
-          options_of(outbox_section()),
-          [](component_context& ctx) -> caf::expected<caf::actor> {
-            auto s = read_outbox(ctx.cfg);
-            if (!s)
-              return std::move(s.error());
-            return caf::actor_cast<caf::actor>(
-                ctx.sys.spawn(event_bus, s->delivery_timeout));
-          }};
+  return checked_by(
+      component{"event-bus",
+                {{"mailer", "bridge"}, {}},
+                {},
+                options_of(outbox_section()),
+                [](component_context& ctx) -> caf::expected<caf::actor> {
+                  auto s = read_outbox(ctx.cfg);
+                  if (!s)
+                    return std::move(s.error());
+                  return caf::actor_cast<caf::actor>(
+                      ctx.sys.spawn(event_bus, s->delivery_timeout));
+                }},
+      read_outbox_of);
 }
 
 component outbox_relay_component() {
-  return {"outbox-relay",
-          {{"mailer", "bridge"}, {}},
-          {"storage", "event-bus"},
-          options_of(outbox_section()),
-          [](component_context& ctx) -> caf::expected<caf::actor> {
-            auto s = read_outbox(ctx.cfg);
-            if (!s)
-              return std::move(s.error());
-            auto store = ctx.get<storage_actor>("storage");
-            auto bus = ctx.get<event_bus_actor>("event-bus");
-            auto& sys = ctx.sys;
-            // A relay keeps nothing it cannot read again from the outbox:
-            // one that dies is replaced (the pool keeps the handle the
-            // services wake it through).
-            return caf::actor_cast<caf::actor>(
-                spawn_worker_pool<outbox_relay_actor>(
-                    sys, 1,
-                    [&sys, settings = *s, store, bus] {
-                      return sys.spawn(outbox_relay, settings, store, bus);
-                    },
-                    worker_pool_settings{"outbox-relay"}));
-          },
-          true};
+  return checked_by(
+      component{"outbox-relay",
+                {{"mailer", "bridge"}, {}},
+                {"storage", "event-bus"},
+                options_of(outbox_section()),
+                [](component_context& ctx) -> caf::expected<caf::actor> {
+                  auto s = read_outbox(ctx.cfg);
+                  if (!s)
+                    return std::move(s.error());
+                  auto store = ctx.get<storage_actor>("storage");
+                  auto bus = ctx.get<event_bus_actor>("event-bus");
+                  auto& sys = ctx.sys;
+                  // A relay keeps nothing it cannot read again from the outbox:
+                  // one that dies is replaced (the pool keeps the handle the
+                  // services wake it through).
+                  return caf::actor_cast<caf::actor>(
+                      spawn_worker_pool<outbox_relay_actor>(
+                          sys, 1,
+                          [&sys, settings = *s, store, bus] {
+                            return sys.spawn(outbox_relay, settings, store,
+                                             bus);
+                          },
+                          worker_pool_settings{"outbox-relay"}));
+                },
+                true},
+      read_outbox_of);
 }
 
 } // namespace herald

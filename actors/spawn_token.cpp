@@ -13,8 +13,8 @@ namespace {
 struct token_options {
   std::string issuer = "herald";
   std::string audience = "herald";
-  std::chrono::seconds ttl{900};
-  std::chrono::seconds leeway{30};
+  std::chrono::seconds ttl = jwt::policy{}.ttl;
+  std::chrono::seconds leeway = jwt::policy{}.leeway;
   std::vector<std::string> keys;
   std::string keys_file;
   std::chrono::seconds version_cache_ttl{30};
@@ -83,6 +83,10 @@ read_token_settings(const config::configuration& cfg, bool dev_mode) {
                                "token.keys-file) or start with "
                                "--herald.dev-mode");
   }
+  if (s.issuer.empty())
+    return cfg.invalid("token.issuer", "must not be empty");
+  if (s.audience.empty())
+    return cfg.invalid("token.audience", "must not be empty");
   token_settings result;
   auto ring = jwt::parse_key_ring(s.keys);
   if (!ring)
@@ -94,7 +98,7 @@ read_token_settings(const config::configuration& cfg, bool dev_mode) {
   result.policy.leeway = s.leeway;
   result.version_cache_ttl = s.version_cache_ttl;
   if (auto err = check(result))
-    return cfg.invalid("token.issuer", message_of(err));
+    return cfg.invalid(keys_from, message_of(err));
   return result;
 }
 
@@ -104,18 +108,22 @@ const std::vector<config::option>& token_options_declared() {
 }
 
 component token_component() {
-  return {"token",
-          {{"token"}, {}},
-          {"storage"},
-          token_options_declared(),
-          [](component_context& ctx) -> caf::expected<caf::actor> {
-            auto s = read_token_settings(ctx.cfg, ctx.node.dev_mode);
-            if (!s)
-              return std::move(s.error());
-            s->drain_grace = ctx.node.stop_timeout;
-            return caf::actor_cast<caf::actor>(ctx.sys.spawn(
-                token, std::move(*s), ctx.get<storage_actor>("storage")));
-          }};
+  return checked_by(
+      component{"token",
+                {{"token"}, {}},
+                {"storage"},
+                token_options_declared(),
+                [](component_context& ctx) -> caf::expected<caf::actor> {
+                  auto s = read_token_settings(ctx.cfg, ctx.node.dev_mode);
+                  if (!s)
+                    return std::move(s.error());
+                  s->drain_grace = ctx.node.stop_timeout;
+                  return caf::actor_cast<caf::actor>(ctx.sys.spawn(
+                      token, std::move(*s), ctx.get<storage_actor>("storage")));
+                }},
+      [](const component_context& ctx) {
+        return read_token_settings(ctx.cfg, ctx.node.dev_mode);
+      });
 }
 
 } // namespace herald

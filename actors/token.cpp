@@ -24,17 +24,6 @@ bool is(const caf::error& err, ec code) {
          && err.code() == static_cast<uint8_t>(code);
 }
 
-/// Storage errors of our own category (not_found, unavailable, ...) pass
-/// through; anything else (a timeout, a dead storage actor) means storage
-/// cannot be reached.
-caf::error storage_failure(const caf::error& err, const char* what) {
-  if (err.category() == caf::atom("herald"))
-    return err;
-  return caf::make_error(ec::unavailable, std::string{what}
-                                              + ": storage did not answer ("
-                                              + render(err) + ")");
-}
-
 /// Accepts the claims (no error) if their version is the account's current
 /// one.
 caf::error judge(const claims& c, uint32_t current) {
@@ -140,7 +129,7 @@ caf::result<uint32_t> revoke(self_pointer self, const request_context& ctx,
             // The bump may or may not have happened (e.g. on a timeout): forget
             // the cached version so the next validation reads storage.
             drop(self, id);
-            rp.deliver(storage_failure(err, "cannot revoke tokens"));
+            rp.deliver(dependency_failure(err, "storage"));
           });
   return rp;
 }

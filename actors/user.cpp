@@ -43,20 +43,25 @@ void store_patch(self_ptr self, open_requests::promise<user> rp,
             wake_relay(self);
             rp.deliver(std::move(acc.profile));
           },
-          [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+          [rp](caf::error& err) mutable {
+            rp.deliver(dependency_failure(err, "storage"));
+          });
 }
 
 /// After a successful login with an outdated hash: store a fresh argon2id
 /// hash. Failure only costs another rehash at the next login.
 void rehash(self_ptr self, const request_context& ctx, uint64_t id,
-            const std::string& password) {
+            const std::string& password, std::string verified_hash) {
   auto& st = self->state;
   self->request(st.hasher, st.settings.timeout, atom::hash_v, password)
       .then(
-          [self, ctx, id](std::string& hash) {
+          [self, ctx, id, verified_hash](std::string& hash) {
             account_patch patch;
             patch.set_password_hash = true;
             patch.password_hash = std::move(hash);
+            // Only over the hash that was checked: a reset or a change
+            // that came meanwhile wins.
+            patch.only_if_hash = verified_hash;
             self->request(self->state.store, self->state.settings.timeout,
                           atom::update_v, ctx, id, std::move(patch))
                 .then(
@@ -93,7 +98,9 @@ user_service(user_actor::stateful_pointer<user_state> self,
     return [rp](account& acc) mutable { rp.deliver(std::move(acc.profile)); };
   };
   auto error_to = [](auto rp) {
-    return [rp](caf::error& err) mutable { rp.deliver(std::move(err)); };
+    return [rp](caf::error& err) mutable {
+      rp.deliver(dependency_failure(err, "storage or the hasher"));
+    };
   };
   return {
       [self, error_to](atom::create, request_context& ctx,
@@ -273,7 +280,8 @@ user_service(user_actor::stateful_pointer<user_state> self,
                       return;
                     }
                     if (res.needs_rehash)
-                      rehash(self, ctx, acc->profile.id, password);
+                      rehash(self, ctx, acc->profile.id, password,
+                             acc->password_hash);
                     rp.deliver(std::move(acc->profile));
                   },
                   error_to(rp));
@@ -286,7 +294,7 @@ user_service(user_actor::stateful_pointer<user_state> self,
                       verify(
                           std::nullopt); // Same hashing work as a known email.
                     else
-                      rp.deliver(std::move(err));
+                      rp.deliver(dependency_failure(err, "storage"));
                   });
         return rp;
       },

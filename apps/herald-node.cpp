@@ -59,6 +59,19 @@ std::string random_hex(size_t bytes) {
   return out;
 }
 
+/// Ends the process after `limit` unless it ended before (a deadline, run
+/// in a thread of its own).
+void exit_by(caf::timespan limit) {
+  std::thread{[limit] {
+    std::this_thread::sleep_for(limit);
+    std::cerr << "herald-node: error: workers were still busy "
+              << std::chrono::duration_cast<std::chrono::seconds>(limit).count()
+              << "s after every component stopped; exiting without them"
+              << std::endl;
+    std::_Exit(1);
+  }}.detach();
+}
+
 /// Waits until the node actor is down; answers its exit reason. A SIGINT or
 /// SIGTERM meanwhile asks it to stop (a second one is ignored: the ordered
 /// stop is bounded by stop-timeout per component).
@@ -128,9 +141,9 @@ int main(int argc, char** argv) {
   auto cluster = cluster_section().read(values);
   auto steps = plan(catalogue(), s.roles);
   if (!steps)
-    return fail("configuration: "
-                + explain(values.invalid("herald.roles",
-                                         message_of(steps.error()))));
+    return fail(
+        "configuration: "
+        + explain(values.invalid("herald.roles", message_of(steps.error()))));
   node_status info;
   info.name = s.node_name;
   info.version = HERALD_VERSION;
@@ -140,6 +153,12 @@ int main(int argc, char** argv) {
   info.cluster_endpoint = cluster.host + ":" + std::to_string(cluster.port);
   caf::actor_system sys{cfg};
   component_context ctx{sys, values, s, {}};
+  // Every setting of every component first: a bad one is reported as such,
+  // before anything starts (and before storage waits for a database).
+  for (auto c : *steps)
+    if (c->check)
+      if (auto err = c->check(ctx))
+        return fail(c->name + ": " + explain(err));
   std::vector<registered_component> started;
   caf::error start_error;
   std::string start_error_in;
@@ -184,6 +203,11 @@ int main(int argc, char** argv) {
                  "like this in production\n";
   std::cout << std::flush;
   auto reason = run_until_down(sys, node, stop_signals);
+  // Every component is down; a detached worker may still be blocked in I/O
+  // (a database that stalls) with requests queued whose callers were told
+  // `unavailable` already. The actor system waits for such workers when it
+  // goes; the process does not wait past this deadline.
+  exit_by(stop_budget(s.stop_timeout));
   if (reason && reason != caf::exit_reason::user_shutdown)
     return fail(render(reason));
   spdlog::info("stopped");

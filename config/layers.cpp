@@ -105,6 +105,7 @@ struct layer {
         return invalid(where + "expected " + framework_type(*opt) + ", got "
                        + caf::to_string(value));
       framework.apply(name, value);
+      framework_origins[name] = path;
       return caf::none;
     }
     return invalid(path + ": " + cat.unknown(section, key));
@@ -127,10 +128,14 @@ struct layer {
         return invalid(origin + " (" + name + "): expected "
                        + framework_type(*opt) + ", got '" + text + "'");
       framework.apply(name, *value);
+      framework_origins[name] = origin;
       return caf::none;
     }
     return invalid("internal: no option " + name);
   }
+
+  /// Where the framework options set by a layer came from.
+  std::map<std::string, std::string> framework_origins;
 };
 
 std::string render_parse_error(const std::string& path, const caf::error& err) {
@@ -221,7 +226,9 @@ void print_help(const std::vector<option>& options,
   out << std::flush;
 }
 
-void print_config(const configuration& cfg, std::ostream& out) {
+void print_config(const configuration& cfg, const framework_options& framework,
+                  const std::map<std::string, std::string>& framework_origins,
+                  std::ostream& out) {
   std::string section;
   for (auto& [name, opt] : cfg.options()) {
     if (opt.section != section) {
@@ -232,6 +239,28 @@ void print_config(const configuration& cfg, std::ostream& out) {
     out << opt.key << " = "
         << (opt.secret ? "\"<hidden>\"" : caf::to_string(*value)) << "  ; "
         << cfg.origin(name) << "\n";
+  }
+  // The actor framework's options that have a value: herald's defaults for
+  // them (node_config) and what a layer set.
+  if (framework.declared != nullptr && framework.current) {
+    section.clear();
+    for (auto& opt : *framework.declared) {
+      auto cat = str(opt.category());
+      auto name = cat + "." + str(opt.long_name());
+      auto value = cat == "global" ? nullptr : framework.current(name);
+      if (value == nullptr)
+        continue;
+      if (cat != section) {
+        section = cat;
+        out << "\n[" << section << "]\n";
+      }
+      auto from = framework_origins.find(name);
+      out << str(opt.long_name()) << " = "
+          << (cat == "openssl" ? "\"<hidden>\"" : caf::to_string(*value))
+          << "  ; "
+          << (from == framework_origins.end() ? "default" : from->second)
+          << "\n";
+    }
   }
   out << std::flush;
 }
@@ -352,6 +381,7 @@ caf::expected<loaded> load(const std::vector<option>& options,
     if (auto err = read_file(file, apply))
       return err;
     auto slash = file.rfind('/');
+    result.values.file = file;
     result.values.file_dir
         = slash == std::string::npos ? "." : file.substr(0, slash);
   }
@@ -373,7 +403,7 @@ caf::expected<loaded> load(const std::vector<option>& options,
     print_help(options, framework, src, long_help, out);
     result.printed = true;
   } else if (dump) {
-    print_config(result.values, out);
+    print_config(result.values, framework, apply.framework_origins, out);
     result.printed = true;
   }
   return result;

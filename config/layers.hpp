@@ -22,6 +22,9 @@ struct framework_options {
   const caf::config_option_set* declared = nullptr;
   /// Stores a checked value in the actor system's config.
   std::function<void(const std::string& name, const caf::config_value&)> apply;
+  /// The value an option has in the actor system's config (nullptr if
+  /// none), for --dump-config.
+  std::function<const caf::config_value*(const std::string& name)> current;
 };
 
 /// What a program gets from load().

@@ -32,6 +32,8 @@ config::framework_options node_config::framework() {
   result.declared = &custom_options_;
   result.apply = [this](const std::string& name,
                         const caf::config_value& value) { set(name, value); };
+  result.current
+      = [this](const std::string& name) { return caf::get_if(&content, name); };
   return result;
 }
 

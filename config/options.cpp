@@ -239,10 +239,20 @@ caf::error configuration::invalid(const std::string& name,
   return caf::make_error(ec::invalid_argument, std::move(text));
 }
 
+std::string configuration::path(const std::string& name,
+                                const std::string& value) const {
+  if (value.empty() || value.front() == '/' || file.empty())
+    return value;
+  auto from = origin(name);
+  if (from == "default" || from == file)
+    return file_dir + "/" + value;
+  return value;
+}
+
 caf::expected<std::string> read_secret_file(const configuration& cfg,
                                             const std::string& name,
-                                            const std::string& path) {
-  std::ifstream in{path};
+                                            const std::string& given) {
+  std::ifstream in{cfg.path(name, given)};
   if (!in)
     return cfg.invalid(name, "cannot read the file");
   std::stringstream buf;

@@ -100,9 +100,14 @@ public:
 
   const std::map<std::string, option>& options() const { return options_; }
 
-  /// The folder of the config file ("" without one): relative paths in
-  /// the file are relative to it.
+  /// The config file read ("" if none) and its folder.
+  std::string file;
   std::string file_dir;
+
+  /// The path option `name` holds, resolved: a relative path written in the
+  /// config file (or a default, when there is a file) is relative to the
+  /// file's folder; one from a variable or flag to the working directory.
+  std::string path(const std::string& name, const std::string& value) const;
 
 private:
   std::map<std::string, option> options_;
@@ -112,7 +117,7 @@ private:
 
 /// The content of the file option `name` names, without surrounding white
 /// space (for password files); `invalid_argument` naming the option if it
-/// cannot be read. Relative paths are relative to the working directory.
+/// cannot be read. Relative paths: configuration::path.
 caf::expected<std::string> read_secret_file(const configuration& cfg,
                                             const std::string& name,
                                             const std::string& path);

@@ -50,6 +50,13 @@ ec ec_from_string(const std::string& name) {
   return ec::none;
 }
 
+caf::error dependency_failure(const caf::error& err, const std::string& what) {
+  if (err.category() == caf::atom("herald"))
+    return err;
+  return caf::make_error(ec::unavailable,
+                         what + " did not answer (" + render(err) + ")");
+}
+
 std::string message_of(const caf::error& err) {
   auto text = context_text(err.context());
   return text.empty() ? render(err) : text;

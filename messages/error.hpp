@@ -59,6 +59,13 @@ std::string message_of(const caf::error& err);
 /// puts `what` in front of its text: "what: original text".
 caf::error annotate(const caf::error& err, const std::string& what);
 
+/// What a service answers when a component it asked failed: herald errors
+/// (not_found, unavailable, ...) pass on as they are; anything else (a
+/// timeout, an actor that is gone) becomes `unavailable`, "<what> did not
+/// answer (<reason>)", so that a caller never mistakes it for its own
+/// request having been refused unseen.
+caf::error dependency_failure(const caf::error& err, const std::string& what);
+
 /// Registers the error category's renderer with CAF.
 void add_error_category(caf::actor_system_config& cfg);
 

@@ -117,13 +117,17 @@ struct account_patch {
   std::string role;
   /// Increments token_version (revokes all tokens issued before).
   bool bump_token_version = false;
+  /// If not empty: apply the patch only while the stored hash is still this
+  /// one, else `conflict` and nothing changes (a rehash at login must not
+  /// undo a password change made meanwhile).
+  std::string only_if_hash;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, account_patch& x) {
   return f(caf::meta::type_name("herald::account_patch"), x.set_name, x.name,
            x.set_email, x.email, x.set_password_hash, x.password_hash,
-           x.set_role, x.role, x.bump_token_version);
+           x.set_role, x.role, x.bump_token_version, x.only_if_hash);
 }
 
 /// Answer of the hasher to a verify request.

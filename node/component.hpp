@@ -71,7 +71,28 @@ struct component {
   /// Its handle is a worker pool (actors/worker_pool.hpp) that replaces its
   /// own workers: the node asks it for their health in a status.
   bool pool = false;
+  /// Reads and checks its settings without starting anything: a node
+  /// checks every component of its roles before it starts the first, so a
+  /// bad setting is reported as such, not hidden behind, say, a database
+  /// that cannot be reached yet. Empty: spawn() checks.
+  std::function<caf::error(const component_context&)> check;
 };
+
+/// The error of `x`, or none if it holds a value: a check made from a
+/// component's read function.
+template <class T>
+caf::error error_of(const caf::expected<T>& x) {
+  return x ? caf::error{} : x.error();
+}
+
+/// `c` with a check that runs `read(ctx)` (a function that reads and checks
+/// the component's settings) and keeps only its error.
+template <class Read>
+component checked_by(component c, Read read) {
+  c.check
+      = [read](const component_context& ctx) { return error_of(read(ctx)); };
+  return c;
+}
 
 /// The options of several sections, in order.
 template <class... Sections>

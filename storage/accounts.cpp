@@ -176,6 +176,10 @@ caf::expected<account> update_account(mysql::connection& db,
   auto before = lock_account(db, id);
   if (!before)
     return before;
+  if (!patch.only_if_hash.empty()
+      && before->password_hash != patch.only_if_hash)
+    return caf::make_error(ec::conflict,
+                           std::string{"the password changed meanwhile"});
   // Column names are fixed text; every value goes through a placeholder.
   std::string sql = "UPDATE users SET ";
   std::vector<mysql::value> params;

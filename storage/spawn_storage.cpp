@@ -60,7 +60,8 @@ caf::error migrate_with_retry(const storage::mysql_settings& db) {
   return err;
 }
 
-caf::expected<caf::actor> spawn_storage(component_context& ctx) {
+/// [mysql] as configured and checked, the password read from its file.
+caf::expected<mysql_options> read_mysql(const component_context& ctx) {
   auto s = mysql_section().read(ctx.cfg);
   if (!s.password_file.empty()) {
     auto password = config::read_secret_file(ctx.cfg, "mysql.password-file",
@@ -70,18 +71,27 @@ caf::expected<caf::actor> spawn_storage(component_context& ctx) {
     s.password = std::move(*password);
   }
   if (s.password == development_mysql_password && !ctx.node.dev_mode)
-    return ctx.cfg.invalid("mysql.password",
+    return ctx.cfg.invalid(s.password_file.empty() ? "mysql.password"
+                                                   : "mysql.password-file",
                            "is the public development password; set "
                            "HERALD_MYSQL_PASSWORD or mysql.password-file, or "
                            "start with --herald.dev-mode");
+  return s;
+}
+
+caf::expected<caf::actor> spawn_storage(component_context& ctx) {
+  auto read = read_mysql(ctx);
+  if (!read)
+    return std::move(read.error());
+  auto& s = *read;
   storage::mysql_settings db = s;
   db.event_source = ctx.node.node_name;
   if (auto err = migrate_with_retry(db)) {
     // A refused login is a setting: say which one, and where it came from.
     auto text = message_of(err);
     if (text.find("Access denied") != std::string::npos) {
-      auto key = s.password_file.empty() ? "mysql.password"
-                                         : "mysql.password-file";
+      auto key
+          = s.password_file.empty() ? "mysql.password" : "mysql.password-file";
       return ctx.cfg.invalid(key, "the database refused user '" + s.user
                                       + "' with this password ("
                                       + storage::describe(db) + ")");
@@ -98,7 +108,11 @@ caf::expected<caf::actor> spawn_storage(component_context& ctx) {
 const char* development_mysql_password = "herald-dev-password";
 
 component storage_component() {
-  return {"storage", {}, {}, options_of(mysql_section()), spawn_storage, true};
+  component c{"storage",     {},  {}, options_of(mysql_section()),
+              spawn_storage, true};
+  c.check
+      = [](const component_context& ctx) { return error_of(read_mysql(ctx)); };
+  return c;
 }
 
 } // namespace herald

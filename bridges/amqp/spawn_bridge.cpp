@@ -78,7 +78,8 @@ bool mailed_via_broker(const amqp::amqp_settings& cfg,
   return out && in;
 }
 
-caf::expected<caf::actor> spawn_bridge(component_context& ctx) {
+/// [amqp] as configured and checked, its routes parsed.
+caf::expected<amqp::amqp_settings> read_bridge(const component_context& ctx) {
   auto& cfg = ctx.cfg;
   auto s = amqp_section().read(cfg);
   if (s.url.rfind("amqp://", 0) != 0 && s.url.rfind("amqps://", 0) != 0)
@@ -99,7 +100,6 @@ caf::expected<caf::actor> spawn_bridge(component_context& ctx) {
       return cfg.invalid("amqp.outbound", message_of(route.error()));
     s.outbound.push_back(std::move(*route));
   }
-  auto mail = ctx.get<event_handler_actor>("mailer");
   for (auto& spec : s.inbound_routes) {
     auto route = amqp::parse_inbound(spec);
     if (!route)
@@ -107,7 +107,7 @@ caf::expected<caf::actor> spawn_bridge(component_context& ctx) {
     if (route->handler != "mailer")
       return cfg.invalid("amqp.inbound", "unknown handler '" + route->handler
                                              + "' (known: mailer)");
-    if (!mail)
+    if (!ctx.has_role("mailer"))
       return cfg.invalid("amqp.inbound",
                          "route '" + route->queue
                              + "' hands deliveries to the mailer, which runs "
@@ -115,6 +115,15 @@ caf::expected<caf::actor> spawn_bridge(component_context& ctx) {
     s.inbound.push_back(std::move(*route));
   }
   amqp::amqp_settings settings = s;
+  return settings;
+}
+
+caf::expected<caf::actor> spawn_bridge(component_context& ctx) {
+  auto read = read_bridge(ctx);
+  if (!read)
+    return std::move(read.error());
+  auto& settings = *read;
+  auto mail = ctx.get<event_handler_actor>("mailer");
   auto bus = ctx.get<event_bus_actor>("event-bus");
   std::map<std::string, event_handler_actor> handlers;
   if (mail)
@@ -136,11 +145,12 @@ caf::expected<caf::actor> spawn_bridge(component_context& ctx) {
 const char* development_amqp_login = "guest:guest";
 
 component amqp_bridge_component() {
-  return {"amqp-bridge",
-          {{"bridge"}, {}},
-          {"event-bus"},
-          options_of(amqp_section()),
-          spawn_bridge};
+  return checked_by(component{"amqp-bridge",
+                              {{"bridge"}, {}},
+                              {"event-bus"},
+                              options_of(amqp_section()),
+                              spawn_bridge},
+                    read_bridge);
 }
 
 } // namespace herald

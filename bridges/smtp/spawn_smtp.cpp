@@ -17,7 +17,8 @@ const config::section<smtp_options>& smtp_section() {
       = config::section<smtp_options>{"smtp"}
             .add(&smtp_options::url, "url",
                  "smtp://host:port (STARTTLS if offered) or smtps://host:port "
-                 "(implicit TLS)")
+                 "(implicit TLS); credentials go in username and password")
+            .secret()
             .add(&smtp_options::starttls, "starttls",
                  "require STARTTLS on smtp://")
             .add(&smtp_options::username, "username",
@@ -43,30 +44,40 @@ const config::section<smtp_options>& smtp_section() {
 
 } // namespace
 
+/// [smtp] as configured and checked, the password read from its file.
+caf::expected<smtp_settings> read_smtp(const component_context& ctx) {
+  auto s = smtp_section().read(ctx.cfg);
+  if (!s.password_file.empty()) {
+    auto password = config::read_secret_file(ctx.cfg, "smtp.password-file",
+                                             s.password_file);
+    if (!password)
+      return std::move(password.error());
+    s.password = std::move(*password);
+  }
+  smtp_settings settings = s;
+  auto& cfg = ctx.cfg;
+  if (auto err
+      = check_settings(settings, [&](const char* key, const std::string& what) {
+          return cfg.invalid(std::string{"smtp."} + key, what);
+        }))
+    return err;
+  return settings;
+}
+
 component smtp_component() {
-  return {"smtp",
-          {{"mailer"}, {}},
-          {},
-          options_of(smtp_section()),
-          [](component_context& ctx) -> caf::expected<caf::actor> {
-            auto s = smtp_section().read(ctx.cfg);
-            if (!s.password_file.empty()) {
-              auto password = config::read_secret_file(
-                  ctx.cfg, "smtp.password-file", s.password_file);
-              if (!password)
-                return std::move(password.error());
-              s.password = std::move(*password);
-            }
-            smtp_settings settings = s;
-            auto& cfg = ctx.cfg;
-            if (auto err = check_settings(
-                    settings, [&](const char* key, const std::string& what) {
-                      return cfg.invalid(std::string{"smtp."} + key, what);
-                    }))
-              return err;
-            return caf::actor_cast<caf::actor>(spawn_smtp(ctx.sys, settings));
-          },
-          true};
+  return checked_by(
+      component{"smtp",
+                {{"mailer"}, {}},
+                {},
+                options_of(smtp_section()),
+                [](component_context& ctx) -> caf::expected<caf::actor> {
+                  auto s = read_smtp(ctx);
+                  if (!s)
+                    return std::move(s.error());
+                  return caf::actor_cast<caf::actor>(spawn_smtp(ctx.sys, *s));
+                },
+                true},
+      read_smtp);
 }
 
 } // namespace herald

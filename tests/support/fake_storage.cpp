@@ -141,6 +141,9 @@ storage_actor::behavior_type fake_storage(storage_actor::pointer,
           return caf::make_error(ec::conflict,
                                  std::string{"email is already registered"});
         auto& acc = i->second;
+        if (!p.only_if_hash.empty() && acc.password_hash != p.only_if_hash)
+          return caf::make_error(ec::conflict,
+                                 std::string{"the password changed meanwhile"});
         // Like the MySQL store: only real changes count and are announced.
         auto changed = nlohmann::json::array();
         if (p.set_name && p.name != acc.profile.name)

@@ -163,9 +163,9 @@ CAF_TEST(the framework options take the same layers) {
       caf::get_or(caf_cfg, "middleman.connection-timeout", caf::timespan{0}),
       caf::timespan{std::chrono::seconds{7}});
   CAF_CHECK_EQUAL(caf::get_or(caf_cfg, "scheduler.max-threads", size_t{0}), 3u);
-  refused({"--middleman.heartbeat-interval=soon"}, {},
-          {"--middleman.heartbeat-interval", "duration with its unit",
-           "'soon'"});
+  refused(
+      {"--middleman.heartbeat-interval=soon"}, {},
+      {"--middleman.heartbeat-interval", "duration with its unit", "'soon'"});
 }
 
 CAF_TEST(bad values name the key the source and what was expected) {
@@ -243,6 +243,26 @@ CAF_TEST(every option has its own variable) {
     CAF_CHECK(seen.insert(opt.variable()).second);
     CAF_CHECK(!opt.help.empty());
   }
+  // ... also next to the actor framework's own options.
+  auto framework = caf_cfg.framework();
+  for (auto& opt : *framework.declared) {
+    auto cat = std::string{opt.category().begin(), opt.category().end()};
+    auto key = std::string{opt.long_name().begin(), opt.long_name().end()};
+    if (cat != "global")
+      CAF_CHECK(seen.count(config::variable_of(cat, key)) == 0);
+  }
+  // Components that read one section (token and session read [token]) see
+  // one declaration: the same key, type, default and text.
+  std::map<std::string, config::option> first;
+  for (auto& c : catalogue())
+    for (auto& opt : c.options) {
+      auto [i, added] = first.emplace(opt.name(), opt);
+      if (!added) {
+        CAF_CHECK_EQUAL(i->second.help, opt.help);
+        CAF_CHECK(i->second.type == opt.type);
+        CAF_CHECK_EQUAL(i->second.fallback, opt.fallback);
+      }
+    }
   CAF_CHECK_EQUAL(config::variable_of("herald", "dev-mode"), "HERALD_DEV_MODE");
   CAF_CHECK_EQUAL(config::variable_of("token", "keys-file"),
                   "HERALD_TOKEN_KEYS_FILE");

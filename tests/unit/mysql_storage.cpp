@@ -189,6 +189,26 @@ CAF_TEST(create get list update remove) {
                                        + "?socket=/run/mysqld/mysqld.sock");
 }
 
+CAF_TEST(an update for a given hash changes nothing once the hash changed) {
+  start();
+  auto a = created("A", "a@x.org");
+  account_patch rehash;
+  rehash.set_password_hash = true;
+  rehash.password_hash = "$argon2id$rehashed";
+  rehash.only_if_hash = "$argon2id$not-the-stored-one";
+  auto refused = update(a.profile.id, rehash);
+  CAF_REQUIRE(!refused);
+  CAF_CHECK_EQUAL(code_of(refused.error()), ec::conflict);
+  auto kept = get(a.profile.id);
+  REQUIRE_OK(kept);
+  CAF_CHECK_EQUAL(kept->password_hash, "$argon2id$hash");
+  rehash.only_if_hash = "$argon2id$hash";
+  REQUIRE_OK(update(a.profile.id, rehash));
+  auto changed = get(a.profile.id);
+  REQUIRE_OK(changed);
+  CAF_CHECK_EQUAL(changed->password_hash, "$argon2id$rehashed");
+}
+
 CAF_TEST(unknown ids are not_found) {
   start();
   auto expect_missing = [&](auto res, const std::string& text) {

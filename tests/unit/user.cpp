@@ -282,6 +282,29 @@ CAF_TEST(bcrypt hashes verify and are replaced by argon2id) {
   }
 }
 
+CAF_TEST(a rehash does not undo a password change made meanwhile) {
+  auto u = create_alice();
+  auto old = bcrypt_hash("go-micro password 123");
+  store->accounts.at(u.id).password_hash = old;
+  self->send(users, atom::authenticate_v, ctx, std::string{"alice@example.org"},
+             std::string{"go-micro password 123"});
+  expect((atom::authenticate, request_context, std::string, std::string),
+         from(self).to(users));
+  expect((atom::get, atom::by_email, std::string), from(users).to(storage));
+  expect((account), from(storage).to(users));
+  expect((atom::verify, std::string, std::string), from(users).to(hasher));
+  expect((password_check), from(hasher).to(users));
+  expect((atom::hash, std::string), from(users).to(hasher));
+  expect((std::string), from(hasher).to(users));
+  // A reset lands between the check and the rehash's write.
+  store->accounts.at(u.id).password_hash = "$argon2id$set-by-a-reset";
+  expect((atom::update, request_context, uint64_t, account_patch),
+         from(users).to(storage));
+  run();
+  CAF_CHECK_EQUAL(store->accounts.at(u.id).password_hash,
+                  "$argon2id$set-by-a-reset");
+}
+
 CAF_TEST(a storage outage is an error reply and the actor lives on) {
   store->down = true;
   auto res = call<user>(users, atom::create_v, ctx, alice());
