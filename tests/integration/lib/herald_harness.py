@@ -49,12 +49,13 @@ def b64url_decode(text):
 
 
 def wait_until(pred, timeout=30, step=0.2):
-    """Calls pred until it is true or `timeout` seconds passed; answers its
-    last value."""
+    """Calls pred until it answers something true or `timeout` seconds
+    passed; answers its last answer."""
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if pred():
-            return True
+        value = pred()
+        if value:
+            return value
         time.sleep(step)
     return pred()
 
