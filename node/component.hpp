@@ -75,7 +75,7 @@ struct component {
   /// checks every component of its roles before it starts the first, so a
   /// bad setting is reported as such, not hidden behind, say, a database
   /// that cannot be reached yet. Empty: spawn() checks.
-  std::function<caf::error(const component_context&)> check;
+  std::function<caf::error(const component_context&)> check = nullptr;
 };
 
 /// The error of `x`, or none if it holds a value: a check made from a
