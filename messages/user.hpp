@@ -120,7 +120,7 @@ struct account_patch {
   /// If not empty: apply the patch only while the stored hash is still this
   /// one, else `conflict` and nothing changes (a rehash at login must not
   /// undo a password change made meanwhile).
-  std::string only_if_hash;
+  std::string only_if_hash{};
 };
 
 template <class Inspector>
