@@ -23,6 +23,7 @@ constexpr const char* names[] = {
     "already_used",
     "revoked",
     "rejected",
+    "deferred",
 };
 
 std::string context_text(const caf::message& ctx) {

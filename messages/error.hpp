@@ -39,6 +39,10 @@ enum class ec : uint8_t {
   revoked,
   /// A peer refused for good (e.g. SMTP 5xx): retrying will not help.
   rejected,
+  /// A peer refused this one item for now (SMTP 4xx for an address, a full
+  /// queue that nacks): try it again later; it says nothing about the rest,
+  /// and a wait for it is no failure of the item.
+  deferred,
 };
 
 /// Returns the code's name, e.g. "not_found".
