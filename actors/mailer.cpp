@@ -8,6 +8,7 @@
 
 #include <caf/sec.hpp>
 
+#include "actors/password_reset.hpp"
 #include "messages/error.hpp"
 
 namespace herald {
@@ -22,9 +23,12 @@ constexpr size_t max_sent_unmarked = 4096;
 struct mail_job {
   std::string template_name;
   uint64_t user_id = 0;
-  /// Reset only: the plain token and its expiry (unix seconds).
-  std::string token;
+  /// Reset only: the expiry the event names (unix seconds; storage's own
+  /// decides) and, for an event of an older herald that carried a token,
+  /// that token's hash, so that storage voids it (the token itself is never
+  /// mailed or kept).
   int64_t expires_at = 0;
+  std::string legacy_hash;
 };
 
 caf::error invalid(const event& ev, const std::string& what) {
@@ -35,11 +39,6 @@ caf::error invalid(const event& ev, const std::string& what) {
 bool is_url_safe(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
          || (c >= '0' && c <= '9') || c == '-' || c == '_';
-}
-
-bool is_url_safe(const std::string& str) {
-  return std::all_of(str.begin(), str.end(),
-                     [](char c) { return is_url_safe(c); });
 }
 
 bool is_event_id(const std::string& id) {
@@ -70,13 +69,14 @@ caf::expected<std::optional<mail_job>> job_of(const event& ev) {
     return invalid(ev, "the payload has no positive integer user_id");
   job.user_id = uid->get<uint64_t>();
   if (job.template_name == template_reset) {
+    // Only events of an older herald carry a token; it was in the outbox and
+    // on the broker, so it is never mailed: its hash tells storage which
+    // token to void, and the mail gets a fresh one.
     auto token = data.find("token");
-    if (token == data.end() || !token->is_string()
-        || token->get_ref<const std::string&>().empty()
-        || token->get_ref<const std::string&>().size() > 128
-        || !is_url_safe(token->get_ref<const std::string&>()))
-      return invalid(ev, "the payload has no URL-safe token");
-    job.token = token->get<std::string>();
+    if (token != data.end() && token->is_string()
+        && !check_reset_token(token->get_ref<const std::string&>()))
+      job.legacy_hash
+          = reset_token_hash(token->get_ref<const std::string&>());
     auto expires = data.find("expires_at");
     if (expires == data.end() || !expires->is_number_integer())
       return invalid(ev, "the payload has no integer expires_at");
@@ -146,28 +146,32 @@ std::string base_url(const mailer_settings& settings) {
   return url;
 }
 
-/// Renders and sends the mail for `acc`; ok without mail for a reset link
-/// that expired meanwhile.
-void send(self_ptr self, const std::string& id, const mail_job& job,
-          const account& acc) {
-  auto& st = self->state;
-  mail_values values{{"name", acc.profile.name},
-                     {"email", acc.profile.email},
-                     {"app_name", st.settings.app_name},
-                     {"link", base_url(st.settings) + "/"}};
-  if (job.template_name == template_reset) {
-    auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                   std::chrono::system_clock::now().time_since_epoch())
-                   .count();
-    if (job.expires_at <= now) {
-      spdlog::info("reset link of event {} expired before its mail", id);
-      finish(self, id, caf::none);
-      return;
-    }
-    values["link"]
-        = base_url(st.settings) + "/reset-password?token=" + job.token;
-    values["expires_in"] = describe_duration(job.expires_at - now);
+int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+/// Whether storage's answer to reset_issue means that the request needs no
+/// mail any more (the user is gone, a reset happened since, it expired).
+bool is_settled(const caf::error& err) {
+  if (err.category() != caf::atom("herald"))
+    return false;
+  switch (static_cast<ec>(err.code())) {
+    case ec::not_found:
+    case ec::revoked:
+    case ec::expired:
+    case ec::already_used:
+      return true;
+    default:
+      return false;
   }
+}
+
+/// Renders `values` with the template of `job` and sends the mail to `acc`.
+void deliver(self_ptr self, const std::string& id, const mail_job& job,
+             const account& acc, const mail_values& values) {
+  auto& st = self->state;
   auto tpl = st.settings.templates.find(job.template_name);
   if (tpl == nullptr) {
     finish(
@@ -191,6 +195,68 @@ void send(self_ptr self, const std::string& id, const mail_job& job,
           [self, id](caf::error& err) {
             finish(self, id, failure(err, "mail for event " + id));
           });
+}
+
+/// Makes a reset token, has storage keep its hash for the request of event
+/// `id` (voiding the tokens made for it before), then mails the link. The
+/// token lives only here and in the mail: never logged, never in an error.
+void send_reset_link(self_ptr self, const std::string& id, const mail_job& job,
+                     const account& acc, mail_values values) {
+  auto& st = self->state;
+  if (job.expires_at <= unix_now()) {
+    spdlog::info("reset link of event {} expired before its mail", id);
+    finish(self, id, caf::none);
+    return;
+  }
+  auto token = make_reset_token();
+  if (token.empty()) {
+    finish(self, id,
+           caf::make_error(ec::internal,
+                           std::string{"no randomness for a reset token"}));
+    return;
+  }
+  auto hash = reset_token_hash(token);
+  self->request(st.store, st.settings.timeout, atom::reset_issue_v, id,
+                job.user_id, std::move(hash), job.legacy_hash)
+      .then(
+          [self, id, job, acc, values, token](int64_t expires_at) mutable {
+            auto& st = self->state;
+            auto now = unix_now();
+            if (expires_at <= now) {
+              spdlog::info("reset link of event {} expired before its mail",
+                           id);
+              finish(self, id, caf::none);
+              return;
+            }
+            values["link"]
+                = base_url(st.settings) + "/reset-password?token=" + token;
+            values["expires_in"] = describe_duration(expires_at - now);
+            deliver(self, id, job, acc, values);
+          },
+          [self, id](caf::error& err) {
+            if (is_settled(err)) {
+              spdlog::info("event {}: no reset link to mail ({})", id,
+                           render(err));
+              finish(self, id, caf::none);
+              return;
+            }
+            finish(self, id, failure(err, "storing the reset link of event "
+                                              + id));
+          });
+}
+
+/// Sends the mail of `job` to `acc`.
+void send(self_ptr self, const std::string& id, const mail_job& job,
+          const account& acc) {
+  auto& st = self->state;
+  mail_values values{{"name", acc.profile.name},
+                     {"email", acc.profile.email},
+                     {"app_name", st.settings.app_name},
+                     {"link", base_url(st.settings) + "/"}};
+  if (job.template_name == template_reset)
+    send_reset_link(self, id, job, acc, std::move(values));
+  else
+    deliver(self, id, job, acc, values);
 }
 
 void start(self_ptr self, const std::string& id, mail_job job) {

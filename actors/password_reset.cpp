@@ -74,14 +74,10 @@ password_reset_actor::behavior_type password_reset(
           return err;
         if (auto err = normalize_email(email))
           return err;
-        auto token = make_reset_token();
-        if (token.empty())
-          return caf::make_error(ec::internal,
-                                 std::string{"no randomness for a token"});
+        // No token here: the mailer makes it when it mails the link, so that
+        // none rests in the outbox or travels on the broker.
         reset_ticket ticket;
         ticket.email = std::move(email);
-        ticket.token_hash = reset_token_hash(token);
-        ticket.token = std::move(token);
         ticket.expires_at = st.settings.now() + st.settings.ttl.count();
         ticket.max_per_hour = st.settings.max_per_hour;
         auto rp = st.requests.open<caf::ok_atom>(self);

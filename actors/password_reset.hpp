@@ -1,7 +1,9 @@
-// The password reset service: issues single-use reset tokens by mail and sets
-// a new password with one. Tokens are 32 random bytes (base64url); only their
-// SHA-256 is stored, and the answer to a request never tells whether the
-// email belongs to a user.
+// The password reset service: records reset requests (storage writes the
+// password.reset_requested event, which carries no token) and sets a new
+// password with a token from a mailed link. The mailer makes the token when
+// it mails the link (actors/mailer.cpp): 32 random bytes (base64url), of
+// which only the SHA-256 is stored. The answer to a request never tells
+// whether the email belongs to a user.
 #pragma once
 
 #include <chrono>
@@ -36,7 +38,7 @@ struct reset_settings {
 };
 
 /// A fresh reset token: base64url of 32 random bytes (43 characters), or an
-/// empty string if the system has no randomness.
+/// empty string if the system has no randomness. Made by the mailer.
 std::string make_reset_token();
 
 /// SHA-256 of `token`, lower-case hex: what storage keeps.

@@ -25,9 +25,11 @@ constexpr const char* topic_reset_requested = "password.reset_requested";
 /// - user.updated:            {"user_id", "name", "email", "role", "changed": [...]}
 /// - user.deleted:            {"user_id", "email"}
 /// - user.password_changed:   {"user_id", "name", "email"}
-/// - password.reset_requested {"user_id", "name", "email", "token",
-///                             "expires_at"}  (the plain token: the outbox row
-///                             is purged once delivered)
+/// - password.reset_requested {"user_id", "name", "email", "expires_at"}
+///                             (no token: the mailer makes one when it mails
+///                             the link and stores only its hash, see
+///                             storage_actor's reset_issue; a "token" in an
+///                             event of an older herald is never used)
 struct event {
   /// Unique id (UUID text); handlers deduplicate by it.
   std::string id;
@@ -72,16 +74,13 @@ typename Inspector::result_type inspect(Inspector& f, outbox_status& x) {
            x.oldest_age_ms, x.last_error, x.delivered);
 }
 
-/// A password reset request as storage records it.
+/// A password reset request as storage records it. It carries no token: the
+/// mailer makes the token when it mails the link (storage_actor's
+/// reset_issue).
 struct reset_ticket {
   /// Lower-cased, syntax-checked email as requested.
   std::string email;
-  /// SHA-256 of the token, lower-case hex. Only this is stored for good.
-  std::string token_hash;
-  /// The plain token (base64url of 32 random bytes), for the mail link only:
-  /// it goes into the outbox payload, never into password_resets.
-  std::string token;
-  /// Unix seconds.
+  /// When a link mailed for this request stops working, unix seconds.
   int64_t expires_at = 0;
   /// Requests allowed per email per hour (counted for every email, known or
   /// not, so the limit reveals nothing).
@@ -91,7 +90,7 @@ struct reset_ticket {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, reset_ticket& x) {
   return f(caf::meta::type_name("herald::reset_ticket"), x.email,
-           x.token_hash, x.token, x.expires_at, x.max_per_hour);
+           x.expires_at, x.max_per_hour);
 }
 
 /// A mail ready for the SMTP bridge. Header values never contain CR or LF.

@@ -46,11 +46,24 @@ using storage_actor = caf::typed_actor<
     // -- password reset ------------------------------------------------------
     /// In one transaction: counts this email's requests of the last hour
     /// (`rate_limited` at max_per_hour, known email or not) and records this
-    /// one; if the email belongs to a user, stores the token hash with its
-    /// expiry and writes password.reset_requested (with the plain token and
-    /// the user's stored address) to the outbox. Ok for unknown emails too.
+    /// one; if the email belongs to a user, records the request (bound to
+    /// its event id, with its expiry; no token) and writes
+    /// password.reset_requested (no token: the user's stored address and the
+    /// expiry) to the outbox. Ok for unknown emails too.
     caf::replies_to<atom::reset_request, request_context,
                     reset_ticket>::with<caf::ok_atom>,
+    /// (event id, user id, token hash, legacy token hash): the mailer,
+    /// before it mails a link. In one transaction with the user's row
+    /// locked: finds the request that event `event id` recorded for the
+    /// user, voids every token issued for it before, stores `token hash`
+    /// for it and answers when it expires (unix seconds). So only the latest
+    /// mailed link of a request works. `not_found` if there is no such
+    /// request (or user), `revoked` if a reset of the user's password
+    /// happened since, `expired`. `legacy token hash` (or "") is the hash of
+    /// the token an event of an older herald carried: that token's row
+    /// becomes the request and the token is voided.
+    caf::replies_to<atom::reset_issue, std::string, uint64_t, std::string,
+                    std::string>::with<int64_t>,
     /// Checks a token hash without changing anything: ok if it could be used
     /// now, else `not_found`, `already_used`, `expired` or `revoked`.
     caf::replies_to<atom::reset_check, std::string>::with<caf::ok_atom>,

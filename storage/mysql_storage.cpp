@@ -147,6 +147,13 @@ mysql_worker(storage_actor::stateful_pointer<worker_state> self,
           return caf::ok_atom_v;
         });
       },
+      [&st](atom::reset_issue, const std::string& event_id, uint64_t user_id,
+            const std::string& hash,
+            const std::string& legacy_hash) -> caf::result<int64_t> {
+        return st.run([&](auto& db) {
+          return issue_reset(db, event_id, user_id, hash, legacy_hash);
+        });
+      },
       [&st](atom::reset_check,
             const std::string& hash) -> caf::result<caf::ok_atom> {
         return st.run([&](auto& db) -> caf::expected<caf::ok_atom> {

@@ -93,9 +93,6 @@ caf::error usable(const reset_row& r) {
 
 caf::error request_reset(mysql::connection& db, const event_origin& origin,
                          const reset_ticket& t) {
-  if (!is_token_hash(t.token_hash))
-    return fault(ec::invalid_argument,
-                 "a reset token hash is 64 lower-case hex digits");
   auto email_hash = sha256_hex(lower_ascii(t.email));
   // Named locks have at most 64 characters; 48 hex digits of the hash keep
   // emails apart well enough (a collision only makes two emails wait).
@@ -119,7 +116,7 @@ caf::error request_reset(mysql::connection& db, const event_origin& origin,
   if (auto err = tx.begin())
     return err;
   // Known and unknown emails run the same statements up to the user lookup;
-  // only a known email adds the token row and the event.
+  // only a known email adds the event and the request row.
   auto counted = db.query("SELECT COUNT(*) FROM reset_requests WHERE "
                           "email_hash = ? AND requested_at > "
                           "UNIX_TIMESTAMP() - ?",
@@ -135,7 +132,7 @@ caf::error request_reset(mysql::connection& db, const event_origin& origin,
                              {email_hash});
   if (!recorded)
     return std::move(recorded.error());
-  // Shared lock: the user cannot vanish before the token row refers to it.
+  // Shared lock: the user cannot vanish before the request row refers to it.
   auto users = db.query("SELECT id, name, email FROM users WHERE email = ? "
                         "LOCK IN SHARE MODE",
                         {t.email}, {column::u64, column::text, column::text});
@@ -144,21 +141,113 @@ caf::error request_reset(mysql::connection& db, const event_origin& origin,
   if (!users->empty()) {
     auto& u = users->front();
     auto id = std::get<uint64_t>(u[0]);
-    auto stored = db.execute("INSERT INTO password_resets (token_hash, "
-                             "user_id, created_at, expires_at) VALUES "
-                             "(?, ?, UNIX_TIMESTAMP(), ?)",
-                             {t.token_hash, id, t.expires_at});
-    if (!stored)
-      return std::move(stored.error());
     nlohmann::json data{{"user_id", id},
                         {"name", std::get<std::string>(u[1])},
                         {"email", std::get<std::string>(u[2])},
-                        {"token", t.token},
                         {"expires_at", t.expires_at}};
     if (auto err = write_event(db, origin, topic_reset_requested, id, data))
       return err;
+    // write_event does not answer the id it made; the outbox row it added is
+    // this connection's last insert.
+    auto written = db.query("SELECT event_id FROM outbox "
+                            "WHERE seq = LAST_INSERT_ID()",
+                            {}, {column::text});
+    if (!written)
+      return std::move(written.error());
+    if (written->empty())
+      return fault(ec::internal, "the reset event just written is gone");
+    // The request: no token yet (token_hash NULL matches no link).
+    auto stored = db.execute("INSERT INTO password_resets (user_id, event_id, "
+                             "created_at, expires_at) VALUES "
+                             "(?, ?, UNIX_TIMESTAMP(), ?)",
+                             {id, std::get<std::string>(written->front()[0]),
+                              t.expires_at});
+    if (!stored)
+      return std::move(stored.error());
   }
   return tx.commit();
+}
+
+caf::expected<int64_t> issue_reset(mysql::connection& db,
+                                   const std::string& event_id,
+                                   uint64_t user_id,
+                                   const std::string& token_hash,
+                                   const std::string& legacy_hash) {
+  if (!is_token_hash(token_hash)
+      || (!legacy_hash.empty() && !is_token_hash(legacy_hash)))
+    return fault(ec::invalid_argument,
+                 "a reset token hash is 64 lower-case hex digits");
+  if (event_id.empty() || event_id.size() > 128)
+    return fault(ec::invalid_argument,
+                 "an event id has 1 to 128 characters");
+  mysql::transaction tx{db};
+  if (auto err = tx.begin())
+    return err;
+  // The user's row first, as confirm_reset and every account write lock it:
+  // issues and confirms of one user take turns.
+  if (auto user = lock_account(db, user_id); !user)
+    return std::move(user.error());
+  auto find_request = [&] {
+    return db.query("SELECT expires_at, used_at IS NOT NULL, voided_at IS NOT "
+                    "NULL, expires_at <= UNIX_TIMESTAMP() FROM "
+                    "password_resets WHERE event_id = ? AND user_id = ? AND "
+                    "token_hash IS NULL FOR UPDATE",
+                    {event_id, user_id},
+                    {column::i64, column::u64, column::u64, column::u64});
+  };
+  auto request = find_request();
+  if (!request)
+    return std::move(request.error());
+  if (request->empty() && !legacy_hash.empty()) {
+    // An event of an older herald: its token's row stands for the request.
+    // The token itself was in the event, so it is voided; the request keeps
+    // its expiry and its state (used, voided).
+    auto adopted = db.execute(
+        "INSERT INTO password_resets (user_id, event_id, created_at, "
+        "expires_at, used_at, voided_at) SELECT user_id, ?, created_at, "
+        "expires_at, used_at, voided_at FROM password_resets WHERE "
+        "token_hash = ? AND user_id = ? AND event_id IS NULL",
+        {event_id, legacy_hash, user_id});
+    if (!adopted)
+      return std::move(adopted.error());
+    if (adopted->affected_rows > 0) {
+      auto voided = db.execute(
+          "UPDATE password_resets SET event_id = ?, voided_at = "
+          "COALESCE(voided_at, UNIX_TIMESTAMP()) WHERE token_hash = ?",
+          {event_id, legacy_hash});
+      if (!voided)
+        return std::move(voided.error());
+      request = find_request();
+      if (!request)
+        return std::move(request.error());
+    }
+  }
+  if (request->empty())
+    return fault(ec::not_found, "no reset request of this user for the event");
+  auto& r = request->front();
+  auto expires_at = std::get<int64_t>(r[0]);
+  // A request is never used itself; a confirm voids it with every other
+  // unused row of the user.
+  if (auto err = usable(reset_row{user_id, std::get<uint64_t>(r[1]) != 0,
+                                  std::get<uint64_t>(r[2]) != 0,
+                                  std::get<uint64_t>(r[3]) != 0}))
+    return err;
+  auto voided = db.execute("UPDATE password_resets SET voided_at = "
+                           "UNIX_TIMESTAMP() WHERE event_id = ? AND "
+                           "token_hash IS NOT NULL AND used_at IS NULL AND "
+                           "voided_at IS NULL",
+                           {event_id});
+  if (!voided)
+    return std::move(voided.error());
+  auto stored = db.execute("INSERT INTO password_resets (user_id, event_id, "
+                           "token_hash, created_at, expires_at) VALUES "
+                           "(?, ?, ?, UNIX_TIMESTAMP(), ?)",
+                           {user_id, event_id, token_hash, expires_at});
+  if (!stored)
+    return std::move(stored.error());
+  if (auto err = tx.commit())
+    return err;
+  return expires_at;
 }
 
 caf::error check_reset(mysql::connection& db, const std::string& token_hash) {

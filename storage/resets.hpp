@@ -1,6 +1,8 @@
-// Password reset tokens on one MySQL connection, each operation one
-// transaction. Only a token's SHA-256 is stored; the plain token travels in
-// the outbox payload of password.reset_requested alone. Blocking.
+// Password reset requests and tokens on one MySQL connection, each operation
+// one transaction. A request is a row without a token, bound to the id of its
+// password.reset_requested event; the mailer makes the token when it mails
+// the link and stores only its SHA-256 here (issue_reset). No plain token is
+// ever in a table or an event. Blocking.
 #pragma once
 
 #include <string>
@@ -17,12 +19,27 @@ namespace herald::storage {
 
 /// Counts the requests for `t.email` in the last hour (`rate_limited` at
 /// `t.max_per_hour`, whether or not the email is known) and records this
-/// one; for a known email, stores `t.token_hash` with `t.expires_at` and
-/// writes password.reset_requested from `origin`. Requests for one email are
+/// one; for a known email, writes password.reset_requested from `origin`
+/// and records the request (no token) under its event id with
+/// `t.expires_at`. Requests for one email are
 /// serialized by a server-wide named lock, so concurrent requests cannot
 /// overrun the limit.
 caf::error request_reset(mysql::connection& db, const event_origin& origin,
                          const reset_ticket& t);
+
+/// Issues a token for the request of event `event_id` of user `user_id`:
+/// with the user's row locked, voids the tokens issued for that request
+/// before and stores `token_hash`; answers the request's expiry (unix
+/// seconds). `not_found` without such a request or user, `revoked` if a reset
+/// of the user's password voided the request, `expired`. If there is no
+/// request but `legacy_hash` (the hash of the token an older herald put in
+/// the event) names an unbound token of the user, that token's row becomes
+/// the request (it keeps its expiry) and the token is voided.
+caf::expected<int64_t> issue_reset(mysql::connection& db,
+                                   const std::string& event_id,
+                                   uint64_t user_id,
+                                   const std::string& token_hash,
+                                   const std::string& legacy_hash);
 
 /// Succeeds if the token with this hash could be used now; else `not_found`,
 /// `already_used`, `revoked` or `expired`. Changes nothing.

@@ -33,9 +33,10 @@ account* find_by_email(fake_store& s, const std::string& email) {
   return nullptr;
 }
 
-/// Appends an outbox row as the MySQL store does in its transactions.
-void add_event(fake_store& s, const char* topic, uint64_t user_id,
-               nlohmann::json data) {
+/// Appends an outbox row as the MySQL store does in its transactions;
+/// answers its id.
+std::string add_event(fake_store& s, const char* topic, uint64_t user_id,
+                      nlohmann::json data) {
   event ev;
   ev.seq = s.next_seq++;
   ev.id = "00000000-0000-4000-8000-" + std::to_string(100000000000 + ev.seq);
@@ -44,7 +45,9 @@ void add_event(fake_store& s, const char* topic, uint64_t user_id,
   ev.source = s.source;
   ev.key = "user:" + std::to_string(user_id);
   ev.data = data.dump();
+  auto id = ev.id;
   s.outbox.emplace(ev.seq, std::move(ev));
+  return id;
 }
 
 caf::error check_reset(fake_store& s, const std::string& hash) {
@@ -192,6 +195,10 @@ storage_actor::behavior_type fake_storage(storage_actor::pointer,
         store->accounts.erase(i);
         for (auto r = store->resets.begin(); r != store->resets.end();)
           r = r->second.user_id == id ? store->resets.erase(r) : std::next(r);
+        for (auto r = store->reset_requested.begin();
+             r != store->reset_requested.end();)
+          r = r->second.user_id == id ? store->reset_requested.erase(r)
+                                      : std::next(r);
         return caf::ok_atom_v;
       },
       [store](atom::status) -> caf::result<storage_status> {
@@ -216,14 +223,57 @@ storage_actor::behavior_type fake_storage(storage_actor::pointer,
         auto acc = find_by_email(*store, t.email);
         if (acc == nullptr)
           return caf::ok_atom_v;
-        store->resets[t.token_hash] = fake_reset{acc->profile.id, t.expires_at};
-        add_event(*store, topic_reset_requested, acc->profile.id,
-                  {{"user_id", acc->profile.id},
-                   {"name", acc->profile.name},
-                   {"email", acc->profile.email},
-                   {"token", t.token},
-                   {"expires_at", t.expires_at}});
+        auto id = add_event(*store, topic_reset_requested, acc->profile.id,
+                            {{"user_id", acc->profile.id},
+                             {"name", acc->profile.name},
+                             {"email", acc->profile.email},
+                             {"expires_at", t.expires_at}});
+        store->reset_requested[id]
+            = fake_reset{acc->profile.id, t.expires_at, false, false, id};
         return caf::ok_atom_v;
+      },
+      [store](atom::reset_issue, const std::string& event_id,
+              uint64_t user_id, const std::string& hash,
+              const std::string& legacy_hash) -> caf::result<int64_t> {
+        ++store->issues;
+        if (store->down || store->issue_down)
+          return unavailable();
+        if (hash.size() != 64
+            || (!legacy_hash.empty() && legacy_hash.size() != 64))
+          return caf::make_error(ec::invalid_argument,
+                                 std::string{"not a token hash"});
+        if (store->accounts.count(user_id) == 0)
+          return missing(user_id);
+        auto req = store->reset_requested.find(event_id);
+        if (req == store->reset_requested.end() && !legacy_hash.empty()) {
+          auto old = store->resets.find(legacy_hash);
+          if (old != store->resets.end() && old->second.user_id == user_id
+              && old->second.event_id.empty()) {
+            req = store->reset_requested.emplace(event_id, old->second).first;
+            req->second.event_id = event_id;
+            old->second.event_id = event_id;
+            old->second.voided = true;
+          }
+        }
+        if (req == store->reset_requested.end()
+            || req->second.user_id != user_id)
+          return caf::make_error(ec::not_found,
+                                 std::string{"no reset request for the event"});
+        if (req->second.used)
+          return caf::make_error(ec::already_used,
+                                 std::string{"reset request was used"});
+        if (req->second.voided)
+          return caf::make_error(ec::revoked,
+                                 std::string{"reset request was voided"});
+        if (req->second.expires_at <= store->now)
+          return caf::make_error(ec::expired,
+                                 std::string{"reset request expired"});
+        for (auto& [other, r] : store->resets)
+          if (r.event_id == event_id && !r.used)
+            r.voided = true;
+        store->resets[hash] = fake_reset{user_id, req->second.expires_at,
+                                         false, false, event_id};
+        return req->second.expires_at;
       },
       [store](atom::reset_check,
               const std::string& hash) -> caf::result<caf::ok_atom> {
@@ -248,6 +298,9 @@ storage_actor::behavior_type fake_storage(storage_actor::pointer,
         reset.used = true;
         for (auto& [other, r] : store->resets)
           if (other != hash && r.user_id == reset.user_id && !r.used)
+            r.voided = true;
+        for (auto& [id, r] : store->reset_requested)
+          if (r.user_id == reset.user_id)
             r.voided = true;
         add_event(*store, topic_password_changed, acc.profile.id,
                   {{"user_id", acc.profile.id},

@@ -16,12 +16,14 @@
 
 namespace herald::test {
 
-/// A stored reset token.
+/// A stored reset token, or a reset request (no token).
 struct fake_reset {
   uint64_t user_id = 0;
   int64_t expires_at = 0;
   bool used = false;
   bool voided = false;
+  /// The password.reset_requested event it belongs to.
+  std::string event_id;
 };
 
 struct fake_store {
@@ -34,6 +36,10 @@ struct fake_store {
   uint64_t next_seq = 1;
   /// token hash -> reset.
   std::map<std::string, fake_reset> resets;
+  /// event id -> reset request (what reset_issue issues tokens for).
+  std::map<std::string, fake_reset> reset_requested;
+  /// reset_issue requests received.
+  size_t issues = 0;
   /// Reset requests per email (timestamps, unix seconds).
   std::map<std::string, std::vector<int64_t>> reset_requests;
   /// (handler, event id) pairs marked processed.
@@ -44,6 +50,8 @@ struct fake_store {
   std::string source = "test-node";
   /// When true, every request answers ec::unavailable.
   bool down = false;
+  /// When true, reset_issue alone answers ec::unavailable.
+  bool issue_down = false;
   /// Number of requests received, by kind.
   size_t creates = 0;
   size_t updates = 0;

@@ -7,12 +7,14 @@
 
 #include "tests/test.hpp"
 
+#include <cctype>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 
 #include <nlohmann/json.hpp>
 
+#include "actors/password_reset.hpp"
 #include "tests/support/fake_storage.hpp"
 
 using namespace herald;
@@ -98,6 +100,8 @@ struct fixture : herald::test::fixture {
     account alice;
     alice.profile = {7, "Alice Liddell", "alice@example.org", "user", 0, 1, 1};
     store->accounts[7] = alice;
+    // The mailer's clock and the fake's agree on expiries.
+    store->now = unix_now();
   }
 
   ~fixture() {
@@ -119,13 +123,51 @@ struct fixture : herald::test::fixture {
             1,  0};
   }
 
+  /// A password.reset_requested event as storage writes it (no token),
+  /// with the request it recorded in the fake.
   event reset_event(const std::string& id, int64_t expires_in = 900) {
+    auto expires_at = unix_now() + expires_in;
+    store->reset_requested[id] = {7, expires_at, false, false, id};
     return make_event(id, topic_reset_requested,
                       {{"user_id", 7},
                        {"name", "Alice"},
                        {"email", "mallory@evil.example"},
-                       {"token", "tok_EN-1234567890abcdefABCDEF"},
-                       {"expires_at", unix_now() + expires_in}});
+                       {"expires_at", expires_at}});
+  }
+
+  /// An event of an older herald: it carries the plain token whose hash
+  /// that herald stored (no request row of its own).
+  event legacy_reset_event(const std::string& id, const std::string& token) {
+    auto expires_at = unix_now() + 900;
+    store->resets[reset_token_hash(token)] = {7, expires_at, false, false, ""};
+    return make_event(id, topic_reset_requested,
+                      {{"user_id", 7},
+                       {"name", "Alice"},
+                       {"email", "mallory@evil.example"},
+                       {"token", token},
+                       {"expires_at", expires_at}});
+  }
+
+  /// The token in the reset link of `m` ("" if none). Tests compare it,
+  /// never print it.
+  static std::string token_in(const mail& m) {
+    static const std::string marker = "/reset-password?token=";
+    auto pos = m.text.find(marker);
+    if (pos == std::string::npos)
+      return {};
+    pos += marker.size();
+    auto end = pos;
+    while (end < m.text.size()
+           && (std::isalnum(static_cast<unsigned char>(m.text[end]))
+               || m.text[end] == '-' || m.text[end] == '_'))
+      ++end;
+    return m.text.substr(pos, end - pos);
+  }
+
+  /// What storage answers for a link's token now.
+  caf::expected<caf::ok_atom> check_link(const std::string& token) {
+    return call<caf::ok_atom>(storage, atom::reset_check_v,
+                              reset_token_hash(token));
   }
 
   caf::expected<caf::ok_atom> handle(const event& ev) {
@@ -169,12 +211,153 @@ CAF_TEST(reset requested sends the link on the configured base url) {
   auto& m = box->sent[0];
   CAF_CHECK_EQUAL(m.to, "alice@example.org");
   CAF_CHECK_EQUAL(m.subject, "Reset your Herald Test password");
-  auto link = std::string{"https://accounts.example.org/reset-password?token="
-                          "tok_EN-1234567890abcdefABCDEF"};
+  auto token = token_in(m);
+  CAF_CHECK(!check_reset_token(token));
+  auto link = "https://accounts.example.org/reset-password?token=" + token;
   CAF_CHECK(m.text.find(link + "\n") != std::string::npos);
   CAF_CHECK(m.text.find("within 15 minutes") != std::string::npos);
   CAF_CHECK(m.html.find("href=\"" + link + "\"") != std::string::npos);
   CAF_CHECK(processed("ev-reset"));
+}
+
+CAF_TEST(the mailer makes the token and storage gets only its hash) {
+  CAF_REQUIRE(handle(reset_event("ev-hash")));
+  CAF_REQUIRE_EQUAL(box->sent.size(), 1u);
+  auto token = token_in(box->sent[0]);
+  CAF_REQUIRE(!check_reset_token(token));
+  CAF_CHECK_EQUAL(store->issues, 1u);
+  CAF_REQUIRE_EQUAL(store->resets.size(), 1u);
+  auto& [hash, r] = *store->resets.begin();
+  CAF_CHECK(hash == reset_token_hash(token));
+  CAF_CHECK(hash.find(token) == std::string::npos);
+  CAF_CHECK_EQUAL(r.event_id, "ev-hash");
+  CAF_CHECK_EQUAL(r.user_id, 7u);
+  CAF_CHECK_EQUAL(r.expires_at, store->reset_requested["ev-hash"].expires_at);
+  // Nothing else the mailer touched holds the token.
+  for (auto& [seq, ev] : store->outbox)
+    CAF_CHECK(ev.data.find(token) == std::string::npos);
+  CAF_CHECK(check_link(token));
+  // Two events, two different tokens.
+  CAF_REQUIRE(handle(reset_event("ev-hash-2")));
+  CAF_REQUIRE_EQUAL(box->sent.size(), 2u);
+  CAF_CHECK(token_in(box->sent[1]) != token);
+}
+
+CAF_TEST(a second handling of one event voids the first link) {
+  auto ev = reset_event("ev-twice");
+  CAF_REQUIRE(handle(ev));
+  CAF_REQUIRE_EQUAL(box->sent.size(), 1u);
+  auto first = token_in(box->sent[0]);
+  CAF_REQUIRE(check_link(first));
+  // The mail went out but its record is lost (another node's redelivery
+  // after a lost ack): a mailer that does not know mails again.
+  store->processed.clear();
+  auto templates = load_templates(shipped_templates());
+  mailer_settings settings;
+  settings.templates = std::move(*templates);
+  settings.public_base_url = "https://accounts.example.org";
+  auto other = sys.spawn(mailer, std::move(settings), storage, smtp);
+  CAF_REQUIRE(call<caf::ok_atom>(other, atom::handle_v, ev));
+  CAF_REQUIRE_EQUAL(box->sent.size(), 2u);
+  auto second = token_in(box->sent[1]);
+  CAF_REQUIRE(!check_reset_token(second));
+  CAF_CHECK(first != second);
+  // Exactly one working link: the one mailed last.
+  auto old = check_link(first);
+  CAF_REQUIRE(!old);
+  CAF_CHECK_EQUAL(code_of(old.error()), ec::revoked);
+  CAF_CHECK(check_link(second));
+  CAF_CHECK_EQUAL(store->issues, 2u);
+}
+
+CAF_TEST(storage failing to keep the token is the reply and sends nothing) {
+  store->issue_down = true;
+  auto ev = reset_event("ev-issue-down");
+  auto res = handle(ev);
+  CAF_REQUIRE(!res);
+  CAF_CHECK_EQUAL(code_of(res.error()), ec::unavailable);
+  CAF_MESSAGE("reply: " << render(res.error()));
+  CAF_CHECK_EQUAL(store->issues, 1u);
+  CAF_CHECK_EQUAL(box->attempts, 0u);
+  CAF_CHECK(store->resets.empty());
+  CAF_CHECK(!processed("ev-issue-down"));
+  // A retry once storage is back mails one working link.
+  store->issue_down = false;
+  CAF_REQUIRE(handle(ev));
+  CAF_REQUIRE_EQUAL(box->sent.size(), 1u);
+  CAF_CHECK(check_link(token_in(box->sent[0])));
+  CAF_CHECK(processed("ev-issue-down"));
+}
+
+CAF_TEST(a token stored before an smtp failure is voided by the retry) {
+  box->fail = true;
+  auto ev = reset_event("ev-smtp-fails");
+  CAF_REQUIRE(!handle(ev));
+  CAF_REQUIRE_EQUAL(store->resets.size(), 1u);
+  auto unsent = store->resets.begin()->first;
+  box->fail = false;
+  CAF_REQUIRE(handle(ev));
+  CAF_REQUIRE_EQUAL(box->sent.size(), 1u);
+  CAF_CHECK(store->resets.at(unsent).voided);
+  CAF_CHECK(check_link(token_in(box->sent[0])));
+}
+
+CAF_TEST(an old event with a token gets a fresh token and its own is voided) {
+  auto legacy = make_reset_token();
+  auto ev = legacy_reset_event("ev-legacy", legacy);
+  CAF_REQUIRE(check_link(legacy));
+  CAF_REQUIRE(handle(ev));
+  CAF_REQUIRE_EQUAL(box->sent.size(), 1u);
+  auto& m = box->sent[0];
+  CAF_CHECK(m.text.find(legacy) == std::string::npos);
+  CAF_CHECK(m.html.find(legacy) == std::string::npos);
+  auto fresh = token_in(m);
+  CAF_REQUIRE(!check_reset_token(fresh));
+  CAF_CHECK(fresh != legacy);
+  CAF_CHECK(check_link(fresh));
+  auto old = check_link(legacy);
+  CAF_REQUIRE(!old);
+  CAF_CHECK_EQUAL(code_of(old.error()), ec::revoked);
+  // The old token was never stored in clear: only hashes are keys.
+  CAF_CHECK(store->resets.count(legacy) == 0);
+  CAF_CHECK(store->resets.count(fresh) == 0);
+  // A redelivery of it now finds the request its token's row became.
+  store->processed.clear();
+  auto other = sys.spawn(mailer, [&] {
+    mailer_settings settings;
+    settings.templates = *load_templates(shipped_templates());
+    settings.public_base_url = "https://accounts.example.org";
+    return settings;
+  }(), storage, smtp);
+  CAF_REQUIRE(call<caf::ok_atom>(other, atom::handle_v, ev));
+  CAF_REQUIRE_EQUAL(box->sent.size(), 2u);
+  CAF_CHECK(!check_link(fresh));
+  CAF_CHECK(check_link(token_in(box->sent[1])));
+}
+
+CAF_TEST(a reset event without its request gets no mail) {
+  // Not written by storage (or its request gone): nothing to issue for, so
+  // no link, and no token either for a token the event brings along.
+  auto forged = reset_event("ev-forged");
+  store->reset_requested.clear();
+  CAF_CHECK(handle(forged));
+  auto token = make_reset_token();
+  auto unknown = make_event("ev-forged-2", topic_reset_requested,
+                            {{"user_id", 7},
+                             {"token", token},
+                             {"expires_at", unix_now() + 900}});
+  CAF_CHECK(handle(unknown));
+  CAF_CHECK_EQUAL(box->attempts, 0u);
+  CAF_CHECK(store->resets.empty());
+  CAF_CHECK_EQUAL(store->issues, 2u);
+}
+
+CAF_TEST(a request voided by a completed reset gets no mail) {
+  auto ev = reset_event("ev-superseded");
+  store->reset_requested["ev-superseded"].voided = true;
+  CAF_CHECK(handle(ev));
+  CAF_CHECK_EQUAL(box->attempts, 0u);
+  CAF_CHECK(store->resets.empty());
 }
 
 CAF_TEST(password changed sends a notice) {
@@ -325,27 +508,39 @@ CAF_TEST(a malformed payload is invalid_argument) {
     ev.data = data;
     refused(ev);
   }
-  json reset = {{"user_id", 7}, {"token", "abc"}, {"expires_at", 1}};
+  json reset = {{"user_id", 7}, {"expires_at", 1}};
   auto r = reset_event("ev-bad-reset");
-  for (auto& [key, value] : std::vector<std::pair<std::string, json>>{
-           {"token", "a/b"},
-           {"token", "a&next=https://evil.example"},
-           {"token", ""},
-           {"token", 5},
-           {"expires_at", "soon"}}) {
+  for (json expires : {json("soon"), json(1.5), json()}) {
     auto data = reset;
-    data[key] = value;
+    if (expires.is_null())
+      data.erase("expires_at");
+    else
+      data["expires_at"] = expires;
     r.data = data.dump();
     refused(r);
   }
-  auto no_token = reset;
-  no_token.erase("token");
-  r.data = no_token.dump();
-  refused(r);
   auto no_id = make_event("", topic_user_created);
   refused(no_id);
   refused(make_event("id with spaces", topic_user_created));
   CAF_CHECK_EQUAL(box->attempts, 0u);
+}
+
+CAF_TEST(a token field of any form is never mailed) {
+  for (auto& bad : std::vector<json>{"a/b", "a&next=https://evil.example", "",
+                                     5, std::string(43, 'A') + "#x"}) {
+    auto ev = reset_event("ev-token-field");
+    auto data = json::parse(ev.data);
+    data["token"] = bad;
+    ev.data = data.dump();
+    store->processed.clear();
+    CAF_REQUIRE(handle(ev));
+  }
+  CAF_REQUIRE_EQUAL(box->sent.size(), 5u);
+  for (auto& m : box->sent) {
+    CAF_CHECK(!check_reset_token(token_in(m)));
+    CAF_CHECK(m.text.find("evil") == std::string::npos);
+    CAF_CHECK(m.text.find("a/b") == std::string::npos);
+  }
 }
 
 CAF_TEST(durations read naturally) {
