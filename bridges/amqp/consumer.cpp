@@ -119,6 +119,8 @@ private:
     conn_ = std::move(*conn);
     ++epoch_;
     lost_ = false;
+    // What the coordinator holds from the last connection is void now.
+    self_->send(coordinator_, atom::reset_v, epoch_);
     counters_->set_state(name_, "connected");
     spdlog::info("amqp: consuming {} (prefetch {})", route_.queue, prefetch);
     return caf::none;
@@ -211,6 +213,18 @@ private:
       if (republish_then_ack(retry_queue(route_.queue, x.attempts),
                              retry_message(d, x.attempts), d.tag))
         ++stats_.retried;
+      break;
+    case verdict::defer:
+      if (republish_then_ack(
+              retry_queue(route_.queue,
+                          deferral_queue(settings_, x.deferrals - 1)),
+              deferred_message(d, x.attempts, x.deferrals), d.tag))
+        ++stats_.retried;
+      break;
+    case verdict::hold:
+      // The coordinator keeps held deliveries; none should come here. Kept
+      // unacked, it comes back with the next connection.
+      in_flight_.insert(d.tag);
       break;
     case verdict::dead:
       spdlog::warn("amqp: queue {}: message {} to {} after {} attempt(s): {}",

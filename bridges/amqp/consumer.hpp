@@ -7,7 +7,15 @@
 //
 //   ack   -> basic.ack (those that come together share one, with `multiple`)
 //   retry -> publish to <queue>.retry.<n>, wait for the confirm, basic.ack
+//   defer -> the same, attempts unchanged, x-herald-deferrals one more
 //   dead  -> publish to <queue>.dead, wait for the confirm, basic.ack
+//
+// While the route's handler is out (an outage: SMTP or the database down),
+// the coordinator holds the deliveries and probes with one at a time (see
+// inbound.hpp): they stay unacked here, the prefetch window fills, and the
+// broker sends no more until the route works again. After a reconnect the
+// consumer tells the coordinator the new epoch, which drops the held
+// deliveries of the old connection (the broker redelivers them).
 //
 // A delivery that does not decode goes to <queue>.dead at once. The
 // delivery travels with a retry or dead outcome; for an ack only its tag is

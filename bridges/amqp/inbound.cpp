@@ -40,11 +40,19 @@ uint32_t max_attempts(const amqp_settings& settings) {
   return std::max<uint32_t>(settings.max_attempts, 1);
 }
 
+uint32_t retry_queue_count(const amqp_settings& settings) {
+  return std::max<uint32_t>(max_attempts(settings) - 1, 1);
+}
+
+uint32_t deferral_queue(const amqp_settings& settings, uint32_t deferrals) {
+  return std::min(deferrals + 1, retry_queue_count(settings));
+}
+
 std::vector<queue_spec> inbound_queues(const amqp_settings& settings,
                                        const inbound_route& route) {
   std::vector<queue_spec> result;
   result.push_back({route.queue, queue_options{}});
-  for (uint32_t n = 1; n < max_attempts(settings); ++n) {
+  for (uint32_t n = 1; n <= retry_queue_count(settings); ++n) {
     queue_options opts;
     opts.dead_letter_exchange = retry_return_exchange;
     opts.dead_letter_routing_key = route.queue;
@@ -67,13 +75,26 @@ std::vector<binding_spec> inbound_bindings(const inbound_route& route) {
 
 // -- messages to republish ----------------------------------------------------
 
-uint32_t attempts_of(const message& msg) {
-  auto i = msg.headers.find(header_attempts);
+namespace {
+
+/// A count header of `msg`; 0 if absent or not a number.
+uint32_t count_header(const message& msg, const char* key) {
+  auto i = msg.headers.find(key);
   if (i == msg.headers.end() || i->second.empty() || i->second.size() > 9
       || !std::all_of(i->second.begin(), i->second.end(),
                       [](char c) { return c >= '0' && c <= '9'; }))
     return 0;
   return static_cast<uint32_t>(std::stoul(i->second));
+}
+
+} // namespace
+
+uint32_t attempts_of(const message& msg) {
+  return count_header(msg, header_attempts);
+}
+
+uint32_t deferrals_of(const message& msg) {
+  return count_header(msg, header_deferrals);
 }
 
 void restore_routing_key(delivery& d) {
@@ -98,6 +119,13 @@ message dead_message(const delivery& d, uint32_t attempts,
   return result;
 }
 
+message deferred_message(const delivery& d, uint32_t attempts,
+                         uint32_t deferrals) {
+  auto result = retry_message(d, attempts);
+  result.headers[header_deferrals] = std::to_string(deferrals);
+  return result;
+}
+
 // -- decisions ----------------------------------------------------------------
 
 std::string to_string(verdict x) {
@@ -108,29 +136,58 @@ std::string to_string(verdict x) {
     return "retry";
   case verdict::dead:
     return "dead";
+  case verdict::defer:
+    return "defer";
+  case verdict::hold:
+    return "hold";
   }
   return "?";
 }
 
 namespace {
 
+bool has_code(const caf::error& err, ec code) {
+  return err.category() == caf::atom("herald")
+         && static_cast<ec>(err.code()) == code;
+}
+
 bool is_permanent(const caf::error& err) {
-  if (err.category() != caf::atom("herald"))
-    return false;
-  auto code = static_cast<ec>(err.code());
-  return code == ec::rejected || code == ec::invalid_argument;
+  return has_code(err, ec::rejected) || has_code(err, ec::invalid_argument);
 }
 
 } // namespace
 
+bool is_outage(const caf::error& err) {
+  return has_code(err, ec::unavailable);
+}
+
 inbound_outcome decide(const amqp_settings& settings, delivery_ref ref,
-                       uint32_t attempts, const caf::error& err) {
+                       uint32_t attempts, const caf::error& err,
+                       uint32_t deferrals) {
   inbound_outcome result;
   result.ref = ref;
   if (!err)
     return result;
-  result.attempts = attempts + 1;
+  result.attempts = attempts;
+  result.deferrals = deferrals;
   result.reason = render(err);
+  if (is_outage(err)) {
+    result.what = verdict::hold;
+    return result;
+  }
+  if (has_code(err, ec::deferred)) {
+    result.deferrals = deferrals + 1;
+    auto limit = settings.max_deferrals;
+    if (limit == 0 || result.deferrals < limit) {
+      result.what = verdict::defer;
+    } else {
+      result.what = verdict::dead;
+      result.reason = "deferred " + std::to_string(result.deferrals)
+                      + " times, last: " + result.reason;
+    }
+    return result;
+  }
+  result.attempts = attempts + 1;
   result.what = result.attempts < max_attempts(settings) && !is_permanent(err)
                     ? verdict::retry
                     : verdict::dead;
@@ -142,6 +199,7 @@ inbound_outcome decide(const amqp_settings& settings, delivery_ref ref,
 namespace {
 
 using coordinator_ptr = coordinator_actor::stateful_pointer<inbound_state>;
+using std::chrono::milliseconds;
 
 /// Collects an outcome for `to`; it goes out with the others that come
 /// before the flush.
@@ -156,12 +214,133 @@ void emit(coordinator_ptr self, caf::actor to, inbound_outcome x) {
   }
 }
 
+void schedule_tick(coordinator_ptr self) {
+  auto& st = self->state;
+  if (st.pending.tick_needed())
+    self->delayed_send(self, tick_interval(st.settings.handler_timeout),
+                       atom::tick_v);
+}
+
+void finish(coordinator_ptr self, uint64_t id, const caf::error& err);
+
+/// Hands a decoded delivery to the handler; its answer (or its timeout)
+/// comes back through finish().
+void dispatch(coordinator_ptr self, inbound_state::in_hand x) {
+  auto& st = self->state;
+  auto ev = x.ev;
+  st.refs.emplace(x.ref.epoch, x.ref.tag);
+  auto id = st.pending.add(self->clock().now() + st.settings.handler_timeout,
+                           std::move(x));
+  self->request(st.handler, caf::infinite, atom::handle_v, std::move(ev))
+      .then([self, id](caf::ok_atom) { finish(self, id, caf::none); },
+            [self, id](caf::error& err) {
+              finish(self, id,
+                     annotate(err, "handler " + self->state.route.handler));
+            });
+  schedule_tick(self);
+}
+
+milliseconds probe_min(const amqp_settings& settings) {
+  return std::max(settings.outage_probe_min, milliseconds{1});
+}
+
+milliseconds probe_max(const amqp_settings& settings) {
+  return std::max(settings.outage_probe_max, probe_min(settings));
+}
+
+/// Probes after the current pause.
+void schedule_probe(coordinator_ptr self) {
+  auto& out = self->state.outage;
+  out.probe_due = false;
+  self->delayed_send(self, out.pause, atom::wake_v, ++out.timer);
+}
+
+/// Takes the oldest held delivery to the handler as the probe.
+void probe(coordinator_ptr self) {
+  auto& out = self->state.outage;
+  if (out.held.empty()) {
+    // All held ones were dropped (a reconnect): the next delivery probes.
+    out.probe_due = true;
+    return;
+  }
+  auto x = std::move(out.held.front());
+  out.held.pop_front();
+  x.probe = true;
+  out.probing = true;
+  dispatch(self, std::move(x));
+}
+
+/// An outage answer for `x`: holds it (unless its connection is gone), and
+/// pauses the route, or pauses it longer after a failed probe.
+void hold(coordinator_ptr self, inbound_state::in_hand x,
+          const std::string& reason) {
+  auto& st = self->state;
+  auto& out = st.outage;
+  bool was_probe = x.probe;
+  x.probe = false;
+  if (was_probe)
+    out.probing = false;
+  // Of a lost connection: the broker redelivers it.
+  bool keep = x.ref.epoch >= st.epoch;
+  if (!out.paused) {
+    out.paused = true;
+    out.pause = probe_min(st.settings);
+    out.since = self->clock().now();
+    out.reason = reason;
+    spdlog::warn("amqp: queue {} paused: {}; holding its deliveries (not "
+                 "counted as attempts), probing with one in {} ms",
+                 st.route.queue, reason, out.pause.count());
+    schedule_probe(self);
+  } else if (was_probe) {
+    out.pause = std::min(out.pause * 2, probe_max(st.settings));
+    out.reason = reason;
+    schedule_probe(self);
+  }
+  if (!keep)
+    return;
+  // A failed probe goes to the back, so that the next probe is another
+  // delivery: one that fails for reasons of its own stalls nothing.
+  out.held.push_back(std::move(x));
+  // The timer found nothing to probe with; now there is something.
+  if (out.probe_due && !out.probing)
+    schedule_probe(self);
+}
+
+/// A non-outage answer: the route works again; hands over what was held.
+void resume(coordinator_ptr self) {
+  auto& st = self->state;
+  auto& out = st.outage;
+  if (!out.paused)
+    return;
+  auto held = std::move(out.held);
+  out.held.clear();
+  out.paused = false;
+  out.probe_due = false;
+  out.probing = false;
+  ++out.timer; // Voids the pending probe timer.
+  auto secs = std::chrono::duration_cast<std::chrono::seconds>(
+                  self->clock().now() - out.since)
+                  .count();
+  spdlog::info("amqp: queue {} resumed after {} s; handing over {} held "
+               "deliveries",
+               st.route.queue, secs, held.size());
+  for (auto& x : held)
+    dispatch(self, std::move(x));
+}
+
 /// Answers the outcome of a delivery the handler had.
 void answer(coordinator_ptr self, inbound_state::in_hand& x,
             const caf::error& err) {
   auto& st = self->state;
   st.refs.erase({x.ref.epoch, x.ref.tag});
-  auto outcome = decide(st.settings, x.ref, x.attempts, err);
+  auto outcome = decide(st.settings, x.ref, x.attempts, err, x.deferrals);
+  if (outcome.what == verdict::hold) {
+    hold(self, std::move(x), outcome.reason);
+    return;
+  }
+  if (x.probe)
+    st.outage.probing = false;
+  resume(self);
   if (outcome.what != verdict::ack)
     outcome.d = std::move(x.d);
   emit(self, std::move(x.to), std::move(outcome));
@@ -192,11 +371,17 @@ void finish(coordinator_ptr self, uint64_t id, const caf::error& err) {
     answer(self, *x, err);
 }
 
-void schedule_tick(coordinator_ptr self) {
+/// The consumer is on connection `epoch` (or a job says so): what is held
+/// from older ones is dropped; the broker redelivers it.
+void new_epoch(coordinator_ptr self, uint64_t epoch) {
   auto& st = self->state;
-  if (st.pending.tick_needed())
-    self->delayed_send(self, tick_interval(st.settings.handler_timeout),
-                       atom::tick_v);
+  if (epoch <= st.epoch)
+    return;
+  st.epoch = epoch;
+  auto& held = st.outage.held;
+  held.erase(std::remove_if(held.begin(), held.end(),
+                            [epoch](auto& x) { return x.ref.epoch < epoch; }),
+             held.end());
 }
 
 } // namespace
@@ -223,10 +408,17 @@ inbound(coordinator_actor::stateful_pointer<inbound_state> self,
       [self](atom::handle, std::vector<inbound_job>& jobs) {
         auto& st = self->state;
         auto to = caf::actor_cast<caf::actor>(self->current_sender());
-        auto due = self->clock().now() + st.settings.handler_timeout;
         for (auto& job : jobs) {
           auto ref = job.ref;
-          if (st.refs.count({ref.epoch, ref.tag}) > 0) {
+          new_epoch(self, ref.epoch);
+          if (ref.epoch < st.epoch)
+            continue; // Of a lost connection: the broker redelivers it.
+          if (st.refs.count({ref.epoch, ref.tag}) > 0
+              || std::any_of(st.outage.held.begin(), st.outage.held.end(),
+                             [&](auto& x) {
+                               return x.ref.epoch == ref.epoch
+                                      && x.ref.tag == ref.tag;
+                             })) {
             spdlog::warn("amqp: queue {}: delivery {} is with the handler "
                          "already; ignored",
                          st.route.queue, ref.tag);
@@ -239,6 +431,7 @@ inbound(coordinator_actor::stateful_pointer<inbound_state> self,
             dead.ref = ref;
             dead.what = verdict::dead;
             dead.attempts = attempts;
+            dead.deferrals = deferrals_of(job.d.msg);
             dead.reason = "undecodable: " + render(ev.error());
             spdlog::warn("amqp: queue {}: delivery {} ({}): {}", st.route.queue,
                          ref.tag, job.d.msg.message_id, dead.reason);
@@ -247,21 +440,35 @@ inbound(coordinator_actor::stateful_pointer<inbound_state> self,
             continue;
           }
           ev->attempts = attempts;
-          st.refs.emplace(ref.epoch, ref.tag);
-          auto id = st.pending.add(
-              due, inbound_state::in_hand{to, ref, attempts, std::move(job.d)});
-          self->request(st.handler, caf::infinite, atom::handle_v,
-                        std::move(*ev))
-              .then([self, id](caf::ok_atom) { finish(self, id, caf::none); },
-                    [self, id](caf::error& err) {
-                      finish(self, id,
-                             annotate(err,
-                                      "handler " + self->state.route.handler));
-                    });
+          inbound_state::in_hand x{to,
+                                   ref,
+                                   attempts,
+                                   std::move(job.d),
+                                   0,
+                                   std::move(*ev),
+                                   false};
+          x.deferrals = deferrals_of(x.d.msg);
+          auto& out = st.outage;
+          if (!out.paused) {
+            dispatch(self, std::move(x));
+          } else if (out.probe_due && !out.probing) {
+            out.probe_due = false;
+            x.probe = true;
+            out.probing = true;
+            dispatch(self, std::move(x));
+          } else {
+            out.held.push_back(std::move(x));
+          }
         }
-        schedule_tick(self);
       },
+      [self](atom::reset, uint64_t epoch) { new_epoch(self, epoch); },
       [self](atom::send) { flush(self); },
+      [self](atom::wake, uint64_t timer) {
+        auto& out = self->state.outage;
+        if (timer != out.timer || !out.paused || out.probing)
+          return;
+        probe(self);
+      },
       [self](atom::tick) {
         auto& st = self->state;
         st.pending.ticked();

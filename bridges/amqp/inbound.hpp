@@ -4,14 +4,32 @@
 // asks the handler. The consumer (consumer.hpp) owns the connection and
 // carries the decisions out.
 //
-// A message whose handling failed goes to `<queue>.retry.<n>` (n = attempts
-// so far), whose TTL (retry_delay * 2^(n-1)) dead-letters it through the
-// default exchange back to `<queue>`; after max_attempts it goes to
-// `<queue>.dead`. The attempt count travels in the header x-herald-attempts.
+// A handler's answer is one of three kinds (decide()):
+//
+// - the message's own failure (`rejected`, `invalid_argument`, undecodable,
+//   any other error): counted as an attempt. It goes to `<queue>.retry.<n>`
+//   (n = attempts so far), whose TTL (retry_delay * 2^(n-1)) dead-letters
+//   it through amq.direct back to `<queue>`; after max_attempts (at once for
+//   `rejected`, `invalid_argument` and undecodable ones) it goes to
+//   `<queue>.dead`. The count travels in the header x-herald-attempts.
+// - `deferred` (the peer refused this one for now, SMTP 4xx): through the
+//   same retry queues, the n-th deferral waiting like the n-th retry (then
+//   as long as the longest), but counted apart in x-herald-deferrals and
+//   dead only after max_deferrals of them (0: never).
+// - an outage of the route (`unavailable`, or no answer within
+//   handler_timeout): not counted, never dead. The coordinator holds the
+//   delivery (unacked, so the prefetch window fills and the broker sends no
+//   more), pauses the route, and after outage_probe_min hands ONE held
+//   delivery to the handler as a probe; each failed probe doubles the pause
+//   up to outage_probe_max. The first answer that is not an outage resumes
+//   the route and hands every held delivery over at once. A reconnect (new
+//   epoch) drops the held deliveries of the old connection: the broker
+//   redelivers them.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <set>
 #include <string>
@@ -19,6 +37,7 @@
 #include <vector>
 
 #include <caf/actor.hpp>
+#include <caf/actor_clock.hpp>
 #include <caf/error.hpp>
 #include <caf/meta/type_name.hpp>
 #include <caf/replies_to.hpp>
@@ -36,6 +55,8 @@ namespace herald::amqp {
 
 /// Failed handling attempts so far (decimal); absent: none.
 constexpr const char* header_attempts = "x-herald-attempts";
+/// Deferrals so far (decimal; a peer said "not now"); absent: none.
+constexpr const char* header_deferrals = "x-herald-deferrals";
 /// Why a message is in the dead-letter queue.
 constexpr const char* header_reason = "x-herald-reason";
 /// The routing key it was first published with (retries come back with the
@@ -57,6 +78,14 @@ std::chrono::milliseconds retry_delay(const amqp_settings& settings,
 /// max_attempts, at least 1.
 uint32_t max_attempts(const amqp_settings& settings);
 
+/// How many retry queues a route has: max_attempts - 1, at least 1 (a
+/// deferral needs one even when no failure is retried).
+uint32_t retry_queue_count(const amqp_settings& settings);
+
+/// The retry queue of a message deferred `deferrals` times before: the n-th
+/// deferral waits like the n-th retry, later ones like the longest.
+uint32_t deferral_queue(const amqp_settings& settings, uint32_t deferrals);
+
 /// Where retry queues dead-letter expired messages to, with the main queue's
 /// name as routing key; the main queue is bound to it by that key.
 /// (amq.direct exists in every vhost. The default exchange would need no
@@ -70,7 +99,7 @@ struct queue_spec {
 };
 
 /// The queues of `route`, in declaration order: the main queue, the retry
-/// queues 1 .. max_attempts - 1 (dead-lettering to the main queue through
+/// queues 1 .. retry_queue_count() (dead-lettering to the main queue through
 /// retry_return_exchange), the dead-letter queue. All durable.
 std::vector<queue_spec> inbound_queues(const amqp_settings& settings,
                                        const inbound_route& route);
@@ -91,6 +120,9 @@ std::vector<binding_spec> inbound_bindings(const inbound_route& route);
 /// The attempts header of `msg`; 0 if absent or not a number.
 uint32_t attempts_of(const message& msg);
 
+/// The deferrals header of `msg`; 0 if absent or not a number.
+uint32_t deferrals_of(const message& msg);
+
 /// Puts back the routing key the delivery was first published with, from
 /// x-herald-original-routing-key if present (the codec may need it; a retry
 /// comes back with the queue's name as its key).
@@ -104,6 +136,11 @@ message retry_message(const delivery& d, uint32_t attempts);
 /// plus the reason header.
 message dead_message(const delivery& d, uint32_t attempts,
                      const std::string& reason);
+
+/// The delivery's message for a retry queue after a deferral: like
+/// retry_message (attempts unchanged), plus the deferrals header.
+message deferred_message(const delivery& d, uint32_t attempts,
+                         uint32_t deferrals);
 
 // -- decisions ----------------------------------------------------------------
 
@@ -120,7 +157,8 @@ typename Inspector::result_type inspect(Inspector& f, delivery_ref& x) {
   return f(caf::meta::type_name("herald::amqp::delivery_ref"), x.epoch, x.tag);
 }
 
-/// What becomes of a delivery. In each case the original is acked last.
+/// What becomes of a delivery. In each case but hold the original is acked
+/// last.
 enum class verdict : uint8_t {
   /// Handled: ack.
   ack,
@@ -128,6 +166,13 @@ enum class verdict : uint8_t {
   retry,
   /// Failed for good: republish to dead_queue(queue).
   dead,
+  /// Refused for now: republish to retry_queue(queue,
+  /// deferral_queue(settings, deferrals - 1)), attempts unchanged.
+  defer,
+  /// The route is out (handler, SMTP or database unavailable, or no answer
+  /// in time): keep it unacked and try it again when the route works. The
+  /// coordinator keeps such deliveries; this never reaches the consumer.
+  hold,
 };
 
 std::string to_string(verdict x);
@@ -135,8 +180,11 @@ std::string to_string(verdict x);
 struct inbound_outcome {
   delivery_ref ref;
   verdict what = verdict::ack;
-  /// retry and dead: failed attempts including this one.
+  /// retry and dead: failed attempts including this one; defer: as before.
   uint32_t attempts = 0;
+  /// defer: deferrals including this one; dead: as counted (with this one
+  /// if it was a deferral).
+  uint32_t deferrals = 0;
   /// retry and dead: the handler's error.
   std::string reason;
   /// retry and dead: the delivery, to republish (the consumer keeps none).
@@ -146,15 +194,22 @@ struct inbound_outcome {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, inbound_outcome& x) {
   return f(caf::meta::type_name("herald::amqp::inbound_outcome"), x.ref, x.what,
-           x.attempts, x.reason, x.d);
+           x.attempts, x.deferrals, x.reason, x.d);
 }
 
-/// The outcome of handling a delivery that had failed `attempts` times
-/// before: ack without error; else retry while attempts + 1 < max_attempts,
-/// else dead. Errors `rejected` and `invalid_argument` mean retrying cannot
-/// help: dead at once.
+/// Whether `err` says the route is out rather than the message wrong:
+/// `unavailable` (a dependency down, or no answer in time).
+bool is_outage(const caf::error& err);
+
+/// The outcome of handling a delivery that had failed `attempts` times and
+/// been deferred `deferrals` times before: ack without error; hold for an
+/// outage (nothing counted); defer for `deferred` while deferrals + 1 <
+/// max_deferrals (or max_deferrals is 0), else dead; for any other error
+/// retry while attempts + 1 < max_attempts, else dead. Errors `rejected`
+/// and `invalid_argument` mean retrying cannot help: dead at once.
 inbound_outcome decide(const amqp_settings& settings, delivery_ref ref,
-                       uint32_t attempts, const caf::error& err);
+                       uint32_t attempts, const caf::error& err,
+                       uint32_t deferrals = 0);
 
 // -- the coordinator ----------------------------------------------------------
 
@@ -180,7 +235,10 @@ using inbound_actor = caf::typed_actor<
     /// "undecodable: ..."). The consumer hands over what it read in
     /// one go, and gets back what was answered meanwhile in one go: one
     /// message and one wake-up each way for a whole burst of deliveries.
-    caf::reacts_to<atom::handle, std::vector<inbound_job>>>;
+    caf::reacts_to<atom::handle, std::vector<inbound_job>>,
+    /// The consumer is on connection `epoch` now: deliveries of older ones
+    /// that the coordinator holds are dropped (the broker redelivers them).
+    caf::reacts_to<atom::reset, uint64_t>>;
 
 /// The coordinator as it sees itself: plus its timer and its flush.
 using coordinator_actor = inbound_actor::extend<
@@ -189,7 +247,10 @@ using coordinator_actor = inbound_actor::extend<
     caf::reacts_to<atom::tick>,
     /// Sends the outcomes collected since the last one; sent to itself
     /// after the first, so it comes after the answers already queued.
-    caf::reacts_to<atom::send>>;
+    caf::reacts_to<atom::send>,
+    /// The pause of an outage is over: probe (only if the number is that
+    /// of the latest pause; older timers are void).
+    caf::reacts_to<atom::wake, uint64_t>>;
 
 struct inbound_state {
   static inline const char* name = "amqp_inbound";
@@ -201,6 +262,32 @@ struct inbound_state {
     uint32_t attempts = 0;
     /// Goes back with a retry or dead outcome.
     delivery d;
+    uint32_t deferrals = 0;
+    /// Decoded, to hand over again after an outage.
+    event ev;
+    /// Sent as the one probe of a paused route.
+    bool probe = false;
+  };
+  /// The route's outage: while paused, deliveries are held, not handed to
+  /// the handler, except one probe per pause.
+  struct outage_state {
+    bool paused = false;
+    /// Wait before the next probe: outage_probe_min, doubled per failed
+    /// probe up to outage_probe_max.
+    std::chrono::milliseconds pause{0};
+    /// Numbers the probe timers; only the latest counts.
+    uint64_t timer = 0;
+    /// The timer fired with nothing held: the next delivery probes.
+    bool probe_due = false;
+    /// A probe is with the handler.
+    bool probing = false;
+    /// Deliveries waiting for the route, oldest first (they stay unacked:
+    /// the prefetch window bounds how many).
+    std::deque<in_hand> held;
+    /// When the route paused, for the log line at its end.
+    caf::actor_clock::time_point since;
+    /// The failure that paused it.
+    std::string reason;
   };
   amqp_settings settings;
   inbound_route route;
@@ -215,9 +302,14 @@ struct inbound_state {
   /// Outcomes not sent yet, with their receivers.
   std::vector<std::pair<caf::actor, inbound_outcome>> outcomes;
   bool flush_pending = false;
+  outage_state outage;
+  /// The newest connection epoch seen (jobs or reset).
+  uint64_t epoch = 0;
 };
 
-/// The coordinator of `route`. Monitors the handler and quits (`unavailable`)
+/// The coordinator of `route`: decides what becomes of each delivery
+/// (decide()), and holds and probes while the route is out (see the top of
+/// this file). Monitors the handler and quits (`unavailable`)
 /// when it goes down, so that the consumer stops taking work nobody handles.
 /// Rings `bell` (may be null) after each message of outcomes it sends.
 ///

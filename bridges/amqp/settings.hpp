@@ -57,8 +57,17 @@ struct amqp_settings {
   uint32_t max_attempts = 5;
   /// Delay before the second attempt; doubles with every further one.
   std::chrono::milliseconds retry_delay{1000};
-  /// Time a handler gets for one delivery.
+  /// Deferrals (a peer said "not now", SMTP 4xx) of an inbound message
+  /// before the dead-letter queue; they do not count as attempts. 0: no
+  /// limit.
+  uint32_t max_deferrals = 500;
+  /// Time a handler gets for one delivery; no answer in time is an outage.
   std::chrono::seconds handler_timeout{30};
+  /// An inbound route whose handler is out (`unavailable`, no answer in
+  /// time) pauses this long before it probes with one delivery; doubles
+  /// per failed probe up to outage_probe_max.
+  std::chrono::milliseconds outage_probe_min{1000};
+  std::chrono::milliseconds outage_probe_max{60000};
   /// Time the broker gets to confirm a publish.
   std::chrono::seconds confirm_timeout{10};
   /// Limit for TCP connect, TLS and login, and for each declaration.

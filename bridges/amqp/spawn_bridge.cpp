@@ -38,9 +38,21 @@ const config::section<amqp_options>& amqp_section() {
             .add(&amqp_options::retry_delay, "retry-delay",
                  "delay before the second attempt (doubles each time)")
             .range(milliseconds{1}, seconds{86400})
+            .add(&amqp_options::max_deferrals, "max-deferrals",
+                 "deferrals (SMTP 4xx) before the dead-letter queue, not "
+                 "counted as attempts (0: no limit)")
+            .range(0, 1000000)
             .add(&amqp_options::handler_timeout, "handler-timeout",
-                 "time a handler gets per delivery")
+                 "time a handler gets per delivery (no answer: an outage)")
             .range(seconds{1}, seconds{3600})
+            .add(&amqp_options::outage_probe_min, "outage-probe-min",
+                 "pause of an inbound route whose handler is out before it "
+                 "probes with one delivery (doubles per failed probe)")
+            .range(milliseconds{1}, seconds{3600})
+            .add(&amqp_options::outage_probe_max, "outage-probe-max",
+                 "longest pause between probes of an inbound route that is "
+                 "out")
+            .range(milliseconds{1}, seconds{86400})
             .add(&amqp_options::confirm_timeout, "confirm-timeout",
                  "time the broker gets to confirm a publish")
             .range(seconds{1}, seconds{3600})
@@ -93,6 +105,9 @@ caf::expected<amqp::amqp_settings> read_bridge(const component_context& ctx) {
   if (s.reconnect_max < s.reconnect_min)
     return cfg.invalid("amqp.reconnect-max",
                        "must not be shorter than amqp.reconnect-min");
+  if (s.outage_probe_max < s.outage_probe_min)
+    return cfg.invalid("amqp.outage-probe-max",
+                       "must not be shorter than amqp.outage-probe-min");
   s.source = ctx.node.node_name;
   for (auto& spec : s.outbound_routes) {
     auto route = amqp::parse_outbound(spec);

@@ -32,6 +32,9 @@ amqp_settings test_settings() {
   result.max_attempts = 3;
   result.retry_delay = 200ms;
   result.handler_timeout = std::chrono::seconds{5};
+  result.outage_probe_min = 1s;
+  result.outage_probe_max = 4s;
+  result.max_deferrals = 3;
   return result;
 }
 
@@ -65,6 +68,14 @@ struct fixture : herald::test::fixture {
   std::shared_ptr<doorbell> bell = std::make_shared<doorbell>();
   inbound_actor coordinator
       = sys.spawn(inbound, test_settings(), test_route(), handler, bell);
+
+  /// A paused route probes forever while its handler stays silent: ends
+  /// both before the base class runs every timer until none is left.
+  ~fixture() override {
+    anon_send_exit(coordinator, caf::exit_reason::user_shutdown);
+    anon_send_exit(handler, caf::exit_reason::user_shutdown);
+    sched.run();
+  }
 
   /// Hands one delivery over like the consumer does (a plain send) and
   /// runs until idle; answers the outcome the coordinator sent back.
@@ -156,26 +167,33 @@ CAF_TEST(the coordinator rings after each outcome) {
   CAF_CHECK(rung(*bell));
   bell->disarm();
   bell->clear();
-  // Failures and timeouts ring, too.
+  // Failures and deferrals ring, too.
   bell->arm();
-  log->fail_ids.insert("ev-1");
+  log->fail_with = caf::make_error(ec::internal, "bug");
   CAF_CHECK_EQUAL(hand(4, 0).what, verdict::retry);
   CAF_CHECK(rung(*bell));
   bell->disarm();
   bell->clear();
+  log->fail_with = caf::none;
+  log->defer_ids.insert("ev-5");
+  bell->arm();
+  CAF_CHECK_EQUAL(hand(5, 0, "ev-5").what, verdict::defer);
+  CAF_CHECK(rung(*bell));
+  bell->disarm();
+  bell->clear();
+  // A timeout is an outage: held, no outcome, no ring.
   log->silent = true;
-  send(5, 0, "ev-5");
+  send(6, 0, "ev-6");
   sched.run();
   bell->arm();
-  CAF_CHECK(!rung(*bell));
   sched.advance_time(5s + tick_interval(test_settings().handler_timeout));
   sched.run();
-  CAF_CHECK_EQUAL(receive_outcome().what, verdict::retry);
-  CAF_CHECK(rung(*bell));
+  CAF_CHECK(self->mailbox().empty());
+  CAF_CHECK(!rung(*bell));
 }
 
 CAF_TEST(a batch is handed over at once and answered per delivery) {
-  log->fail_ids.insert("ev-2");
+  log->fail_ids.insert("ev-2"); // ec::rejected: dead at once
   self->send(coordinator, atom::handle_v,
              std::vector<inbound_job>{job(1, 0, "ev-1"), job(2, 0, "ev-2"),
                                       job(3, 0, "ev-3")});
@@ -191,7 +209,7 @@ CAF_TEST(a batch is handed over at once and answered per delivery) {
       caf::after(std::chrono::seconds{0}) >> [] {});
   CAF_REQUIRE_EQUAL(verdicts.size(), 3u);
   CAF_CHECK_EQUAL(verdicts[1], verdict::ack);
-  CAF_CHECK_EQUAL(verdicts[2], verdict::retry);
+  CAF_CHECK_EQUAL(verdicts[2], verdict::dead);
   CAF_CHECK_EQUAL(verdicts[3], verdict::ack);
   CAF_CHECK(self->mailbox().empty());
 }
@@ -223,8 +241,18 @@ CAF_TEST(a delivery handed over twice is handled once) {
   sched.run();
   CAF_CHECK_EQUAL(log->seen.size(), 1u);
   CAF_CHECK(self->mailbox().empty());
+  // Timed out, it is held; handed over again it is still ignored.
   sched.advance_time(5s + tick_interval(test_settings().handler_timeout));
   sched.run();
+  send(8, 0, "ev-8");
+  sched.run();
+  CAF_CHECK_EQUAL(log->seen.size(), 1u);
+  CAF_CHECK(self->mailbox().empty());
+  // The probe takes it to the handler once more, which now answers.
+  log->silent = false;
+  sched.advance_time(1s);
+  sched.run();
+  CAF_CHECK_EQUAL(log->seen.size(), 2u);
   CAF_CHECK_EQUAL(receive_outcome().ref.tag, 8u);
   CAF_CHECK(self->mailbox().empty());
 }
@@ -265,8 +293,18 @@ CAF_TEST(topology with main and retry and dead queues) {
   CAF_CHECK_EQUAL(queues[4].name, "herald.mailer.dead");
   CAF_CHECK(queues[4].options.durable);
   CAF_CHECK_EQUAL(queues[4].options.message_ttl_ms, 0u);
+  // One retry queue even without retries: deferrals wait there.
   settings.max_attempts = 1;
-  CAF_CHECK_EQUAL(inbound_queues(settings, test_route()).size(), 2u);
+  queues = inbound_queues(settings, test_route());
+  CAF_REQUIRE_EQUAL(queues.size(), 3u);
+  CAF_CHECK_EQUAL(queues[1].name, "herald.mailer.retry.1");
+  CAF_CHECK_EQUAL(deferral_queue(settings, 0), 1u);
+  CAF_CHECK_EQUAL(deferral_queue(settings, 9), 1u);
+  settings.max_attempts = 4;
+  CAF_CHECK_EQUAL(deferral_queue(settings, 0), 1u);
+  CAF_CHECK_EQUAL(deferral_queue(settings, 1), 2u);
+  CAF_CHECK_EQUAL(deferral_queue(settings, 2), 3u);
+  CAF_CHECK_EQUAL(deferral_queue(settings, 50), 3u);
   // Expired retries come back through amq.direct, by the queue's name.
   auto route = test_route();
   route.bindings.push_back("user.deleted");
@@ -288,6 +326,11 @@ CAF_TEST(attempts header) {
     msg.headers[header_attempts] = bad;
     CAF_CHECK_EQUAL(attempts_of(msg), 0u);
   }
+  CAF_CHECK_EQUAL(deferrals_of(msg), 0u);
+  msg.headers[header_deferrals] = "12";
+  CAF_CHECK_EQUAL(deferrals_of(msg), 12u);
+  msg.headers[header_deferrals] = "x";
+  CAF_CHECK_EQUAL(deferrals_of(msg), 0u);
 }
 
 CAF_TEST(retry and dead messages keep body and properties) {
@@ -317,33 +360,71 @@ CAF_TEST(retry and dead messages keep body and properties) {
   auto first = sample_delivery();
   restore_routing_key(first);
   CAF_CHECK_EQUAL(first.routing_key, "user.created");
+  // A deferral keeps the attempts and counts itself apart.
+  auto later = deferred_message(d, 2, 5);
+  CAF_CHECK_EQUAL(later.body, d.msg.body);
+  CAF_CHECK_EQUAL(later.headers[header_attempts], "2");
+  CAF_CHECK_EQUAL(later.headers[header_deferrals], "5");
+  CAF_CHECK_EQUAL(later.headers[header_original_routing_key], "user.created");
+  CAF_CHECK(later.persistent);
 }
 
 CAF_TEST(decisions without an actor) {
   auto settings = test_settings();
-  auto unavailable = caf::make_error(ec::unavailable, "smtp down");
+  auto bug = caf::make_error(ec::internal, "bug");
   auto ok = decide(settings, {1, 2}, 0, caf::none);
   CAF_CHECK_EQUAL(ok.what, verdict::ack);
   CAF_CHECK_EQUAL(ok.ref.epoch, 1u);
   CAF_CHECK_EQUAL(ok.ref.tag, 2u);
-  auto first = decide(settings, {1, 2}, 0, unavailable);
+  // A failure of the message itself counts, up to max_attempts (3).
+  auto first = decide(settings, {1, 2}, 0, bug);
   CAF_CHECK_EQUAL(first.what, verdict::retry);
   CAF_CHECK_EQUAL(first.attempts, 1u);
-  auto second = decide(settings, {1, 2}, 1, unavailable);
+  auto second = decide(settings, {1, 2}, 1, bug);
   CAF_CHECK_EQUAL(second.what, verdict::retry);
   CAF_CHECK_EQUAL(second.attempts, 2u);
-  auto last = decide(settings, {1, 2}, 2, unavailable);
+  auto last = decide(settings, {1, 2}, 2, bug);
   CAF_CHECK_EQUAL(last.what, verdict::dead);
   CAF_CHECK_EQUAL(last.attempts, 3u);
-  CAF_CHECK_EQUAL(last.reason, "unavailable: smtp down");
+  CAF_CHECK_EQUAL(last.reason, "internal: bug");
   // A count beyond the limit (config lowered meanwhile): dead.
-  CAF_CHECK_EQUAL(decide(settings, {1, 2}, 7, unavailable).what, verdict::dead);
-  // Retrying cannot help: dead at once.
+  CAF_CHECK_EQUAL(decide(settings, {1, 2}, 7, bug).what, verdict::dead);
+  // Retrying cannot help: counted, and dead at once.
   for (auto code : {ec::rejected, ec::invalid_argument}) {
     auto permanent = decide(settings, {1, 2}, 0, caf::make_error(code, "no"));
     CAF_CHECK_EQUAL(permanent.what, verdict::dead);
     CAF_CHECK_EQUAL(permanent.attempts, 1u);
   }
+  // An outage is not the message's failure: held, nothing counted, never
+  // dead, however often it happened before.
+  auto unavailable = caf::make_error(ec::unavailable, "smtp down");
+  for (uint32_t attempts : {0u, 2u, 7u}) {
+    auto held = decide(settings, {1, 2}, attempts, unavailable, 2);
+    CAF_CHECK_EQUAL(held.what, verdict::hold);
+    CAF_CHECK_EQUAL(held.attempts, attempts);
+    CAF_CHECK_EQUAL(held.deferrals, 2u);
+    CAF_CHECK_EQUAL(held.reason, "unavailable: smtp down");
+  }
+  // A deferral is not an attempt either; it counts apart, dead only at
+  // max_deferrals (3).
+  auto later = caf::make_error(ec::deferred, "451 try later");
+  auto d1 = decide(settings, {1, 2}, 2, later);
+  CAF_CHECK_EQUAL(d1.what, verdict::defer);
+  CAF_CHECK_EQUAL(d1.attempts, 2u);
+  CAF_CHECK_EQUAL(d1.deferrals, 1u);
+  auto d2 = decide(settings, {1, 2}, 2, later, 1);
+  CAF_CHECK_EQUAL(d2.what, verdict::defer);
+  CAF_CHECK_EQUAL(d2.deferrals, 2u);
+  auto d3 = decide(settings, {1, 2}, 2, later, 2);
+  CAF_CHECK_EQUAL(d3.what, verdict::dead);
+  CAF_CHECK_EQUAL(d3.attempts, 2u);
+  CAF_CHECK_EQUAL(d3.deferrals, 3u);
+  CAF_CHECK_EQUAL(d3.reason,
+                  "deferred 3 times, last: deferred: 451 try later");
+  // 0: no limit.
+  settings.max_deferrals = 0;
+  CAF_CHECK_EQUAL(decide(settings, {1, 2}, 0, later, 100000).what,
+                  verdict::defer);
 }
 
 CAF_TEST(handled means ack) {
@@ -358,7 +439,7 @@ CAF_TEST(handled means ack) {
 }
 
 CAF_TEST(failed below the limit means retry with one more attempt) {
-  log->fail_ids.insert("ev-1");
+  log->fail_with = caf::make_error(ec::internal, "refusing ev-1");
   auto outcome = hand(3, 0);
   CAF_CHECK_EQUAL(outcome.what, verdict::retry);
   CAF_CHECK_EQUAL(outcome.attempts, 1u);
@@ -375,11 +456,32 @@ CAF_TEST(failed below the limit means retry with one more attempt) {
 }
 
 CAF_TEST(failed at the limit means dead with the reason) {
-  log->fail_ids.insert("ev-1");
+  log->fail_with = caf::make_error(ec::internal, "refusing ev-1");
   auto outcome = hand(5, 2);
   CAF_CHECK_EQUAL(outcome.what, verdict::dead);
   CAF_CHECK_EQUAL(outcome.attempts, 3u);
-  CAF_CHECK_EQUAL(outcome.reason, "unavailable: handler mailer: refusing ev-1");
+  CAF_CHECK_EQUAL(outcome.reason, "internal: handler mailer: refusing ev-1");
+}
+
+CAF_TEST(a deferral is retried without an attempt and dead only at its own
+           limit) {
+  log->defer_ids.insert("ev-1");
+  auto outcome = hand(5, 1);
+  CAF_CHECK_EQUAL(outcome.what, verdict::defer);
+  CAF_CHECK_EQUAL(outcome.attempts, 1u);
+  CAF_CHECK_EQUAL(outcome.deferrals, 1u);
+  CAF_CHECK_EQUAL(outcome.reason, "deferred: handler mailer: not now ev-1");
+  // The delivery comes back for the republish.
+  CAF_CHECK_EQUAL(outcome.d.msg.message_id, "ev-1");
+  // Deferred twice before (header), at the limit of 3: dead.
+  auto j = job(6, 1, "ev-1");
+  j.d.msg.headers[header_deferrals] = "2";
+  self->send(coordinator, atom::handle_v, std::vector<inbound_job>{j});
+  sched.run();
+  outcome = receive_outcome();
+  CAF_CHECK_EQUAL(outcome.what, verdict::dead);
+  CAF_CHECK_EQUAL(outcome.attempts, 1u);
+  CAF_CHECK_EQUAL(outcome.deferrals, 3u);
 }
 
 CAF_TEST(permanent failure means dead at once) {
@@ -390,9 +492,9 @@ CAF_TEST(permanent failure means dead at once) {
   CAF_CHECK_EQUAL(outcome.reason, "rejected: handler mailer: 550 no such user");
 }
 
-CAF_TEST(handler timeout counts as a failure) {
+CAF_TEST(handler timeout is an outage and counts nothing) {
   log->silent = true;
-  send(6, 0, "ev-1");
+  send(6, 2, "ev-1");
   sched.run();
   CAF_CHECK_EQUAL(log->seen.size(), 1u);
   CAF_CHECK(self->mailbox().empty());
@@ -400,22 +502,21 @@ CAF_TEST(handler timeout counts as a failure) {
   sched.advance_time(4s);
   sched.run();
   CAF_CHECK(self->mailbox().empty());
-  // ... and at most a tick (5 s / 4) after it.
+  // ... and after it no outcome either: held (its attempts were 2 of 3,
+  // an attempt counted would make it dead).
   sched.advance_time(1s + tick_interval(test_settings().handler_timeout));
   sched.run();
+  CAF_CHECK(self->mailbox().empty());
+  CAF_CHECK_EQUAL(log->seen.size(), 1u);
+  // The probe (1 s later) gets an answer: acked, as it came.
+  log->silent = false;
+  sched.advance_time(1s);
+  sched.run();
+  CAF_REQUIRE_EQUAL(log->seen.size(), 2u);
+  CAF_CHECK_EQUAL(log->seen[1].attempts, 2u);
   auto outcome = receive_outcome();
-  CAF_CHECK_EQUAL(outcome.what, verdict::retry);
-  CAF_CHECK_EQUAL(outcome.attempts, 1u);
-  CAF_CHECK_EQUAL(outcome.reason,
-                  "unavailable: handler mailer gave no answer in 5 s");
-  // Timed out at the limit: dead.
-  send(7, 2, "ev-2");
-  sched.run();
-  sched.advance_time(5s + tick_interval(test_settings().handler_timeout));
-  sched.run();
-  outcome = receive_outcome();
-  CAF_CHECK_EQUAL(outcome.what, verdict::dead);
-  CAF_CHECK_EQUAL(outcome.attempts, 3u);
+  CAF_CHECK_EQUAL(outcome.ref.tag, 6u);
+  CAF_CHECK_EQUAL(outcome.what, verdict::ack);
 }
 
 CAF_TEST(deliveries in flight are all handed over before any answer) {
@@ -428,11 +529,166 @@ CAF_TEST(deliveries in flight are all handed over before any answer) {
   for (size_t i = 0; i < 4; ++i)
     CAF_CHECK_EQUAL(log->seen[i].id, "ev-" + std::to_string(i + 1));
   CAF_CHECK(self->mailbox().empty());
+  // Timed out together: all held, none answered.
   sched.advance_time(5s + tick_interval(test_settings().handler_timeout));
   sched.run();
-  for (int i = 0; i < 4; ++i)
-    CAF_CHECK_EQUAL(receive_outcome().what, verdict::retry);
-  // A late answer finds nothing to answer.
+  CAF_CHECK(self->mailbox().empty());
+}
+
+// -- outages: hold, probe, resume ---------------------------------------------
+
+CAF_TEST(an outage holds deliveries and probes with one at doubling pauses) {
+  log->fail_with = caf::make_error(ec::unavailable, "smtp down");
+  self->send(coordinator, atom::handle_v,
+             std::vector<inbound_job>{job(1, 0, "ev-1"), job(2, 2, "ev-2")});
+  sched.run();
+  // Both failed: held, no outcome (nothing counted, nothing dead).
+  CAF_CHECK_EQUAL(log->seen.size(), 2u);
+  CAF_CHECK(self->mailbox().empty());
+  // While paused, new deliveries are held without reaching the handler.
+  send(3, 0, "ev-3");
+  sched.run();
+  CAF_CHECK_EQUAL(log->seen.size(), 2u);
+  // Probe after outage_probe_min (1 s): ONE delivery, the oldest.
+  sched.advance_time(999ms);
+  sched.run();
+  CAF_CHECK_EQUAL(log->seen.size(), 2u);
+  sched.advance_time(1ms);
+  sched.run();
+  CAF_REQUIRE_EQUAL(log->seen.size(), 3u);
+  CAF_CHECK_EQUAL(log->seen[2].id, "ev-1");
+  CAF_CHECK(self->mailbox().empty());
+  // It failed: the next probe only after 2 s, with another delivery.
+  sched.advance_time(1999ms);
+  sched.run();
+  CAF_CHECK_EQUAL(log->seen.size(), 3u);
+  sched.advance_time(1ms);
+  sched.run();
+  CAF_REQUIRE_EQUAL(log->seen.size(), 4u);
+  CAF_CHECK_EQUAL(log->seen[3].id, "ev-2");
+  // Then 4 s, and 4 s again (outage_probe_max).
+  sched.advance_time(3999ms);
+  sched.run();
+  CAF_CHECK_EQUAL(log->seen.size(), 4u);
+  sched.advance_time(1ms);
+  sched.run();
+  CAF_REQUIRE_EQUAL(log->seen.size(), 5u);
+  CAF_CHECK_EQUAL(log->seen[4].id, "ev-3");
+  sched.advance_time(3999ms);
+  sched.run();
+  CAF_CHECK_EQUAL(log->seen.size(), 5u);
+  sched.advance_time(1ms);
+  sched.run();
+  CAF_REQUIRE_EQUAL(log->seen.size(), 6u);
+  CAF_CHECK(self->mailbox().empty());
+  // Back: the probe succeeds and the others are handed over at once.
+  log->fail_with = caf::none;
+  sched.advance_time(4s);
+  sched.run();
+  CAF_REQUIRE_EQUAL(log->seen.size(), 9u);
+  std::map<uint64_t, inbound_outcome> by_tag;
+  for (int i = 0; i < 3; ++i) {
+    auto x = receive_outcome();
+    by_tag[x.ref.tag] = x;
+  }
+  CAF_REQUIRE_EQUAL(by_tag.size(), 3u);
+  for (auto& [tag, x] : by_tag) {
+    CAF_CHECK_EQUAL(x.what, verdict::ack);
+    CAF_CHECK_EQUAL(x.attempts, 0u);
+  }
+  // The route runs at full speed again: no pause for the next one.
+  send(4, 0, "ev-4");
+  sched.run();
+  CAF_CHECK_EQUAL(log->seen.size(), 10u);
+  CAF_CHECK_EQUAL(receive_outcome().what, verdict::ack);
+  // No stale probe timer fires later.
+  sched.advance_time(10s);
+  sched.run();
+  CAF_CHECK_EQUAL(log->seen.size(), 10u);
+  CAF_CHECK(self->mailbox().empty());
+}
+
+CAF_TEST(a failure of the message itself during an outage resumes the route) {
+  log->fail_with = caf::make_error(ec::unavailable, "db down");
+  send(1, 0, "ev-1");
+  send(2, 0, "ev-2");
+  sched.run();
+  CAF_CHECK_EQUAL(log->seen.size(), 2u);
+  // The probe reaches the mail server, which refuses this one for good:
+  // the route works, the message is dead, the held one goes on.
+  log->fail_with = caf::make_error(ec::rejected, "550 no such user");
+  sched.advance_time(1s);
+  sched.run();
+  auto dead = receive_outcome();
+  CAF_CHECK_EQUAL(dead.ref.tag, 1u);
+  CAF_CHECK_EQUAL(dead.what, verdict::dead);
+  CAF_CHECK_EQUAL(dead.attempts, 1u);
+  CAF_CHECK_EQUAL(log->seen.size(), 4u);
+  auto other = receive_outcome();
+  CAF_CHECK_EQUAL(other.ref.tag, 2u);
+  CAF_CHECK_EQUAL(other.what, verdict::dead);
+}
+
+CAF_TEST(a new connection drops what is held from the old one) {
+  log->fail_with = caf::make_error(ec::unavailable, "smtp down");
+  send(1, 0, "ev-1"); // epoch 7
+  send(2, 0, "ev-2");
+  sched.run();
+  CAF_CHECK_EQUAL(log->seen.size(), 2u);
+  // The consumer reconnected: epoch 8. The broker redelivers those two.
+  self->send(coordinator, atom::reset_v, uint64_t{8});
+  sched.run();
+  // The probe timer finds nothing held: no handler call, no outcome.
+  sched.advance_time(1s);
+  sched.run();
+  CAF_CHECK_EQUAL(log->seen.size(), 2u);
+  CAF_CHECK(self->mailbox().empty());
+  // The next delivery (of the new connection) is the probe, at once.
+  log->fail_with = caf::none;
+  auto j = job(1, 0, "ev-1");
+  j.ref.epoch = 8;
+  self->send(coordinator, atom::handle_v, std::vector<inbound_job>{j});
+  sched.run();
+  CAF_REQUIRE_EQUAL(log->seen.size(), 3u);
+  auto outcome = receive_outcome();
+  CAF_CHECK_EQUAL(outcome.ref.epoch, 8u);
+  CAF_CHECK_EQUAL(outcome.what, verdict::ack);
+  // Nothing of epoch 7 ever comes back; an old job now is ignored.
+  send(5, 0, "ev-5");
+  sched.run();
+  sched.advance_time(10s);
+  sched.run();
+  CAF_CHECK_EQUAL(log->seen.size(), 3u);
+  CAF_CHECK(self->mailbox().empty());
+}
+
+CAF_TEST(a job of a newer connection drops held ones and a late outage
+           answer of an old one is not held) {
+  log->silent = true;
+  send(1, 0, "ev-1"); // epoch 7, with the handler
+  sched.run();
+  log->silent = false;
+  log->fail_with = caf::make_error(ec::unavailable, "smtp down");
+  send(2, 0, "ev-2"); // epoch 7: fails, pauses, held
+  sched.run();
+  auto j = job(1, 0, "ev-1");
+  j.ref.epoch = 8;
+  self->send(coordinator, atom::handle_v, std::vector<inbound_job>{j});
+  sched.run();
+  // ev-2 of epoch 7 dropped, ev-1 of epoch 8 held. ev-1 of epoch 7 times
+  // out: an old delivery, not held.
+  sched.advance_time(5s + tick_interval(test_settings().handler_timeout));
+  sched.run();
+  CAF_CHECK(self->mailbox().empty());
+  log->fail_with = caf::none;
+  auto seen_before = log->seen.size();
+  sched.advance_time(4s);
+  sched.run();
+  // Only the epoch-8 delivery was handed over again.
+  CAF_CHECK_EQUAL(log->seen.size(), seen_before + 1);
+  auto outcome = receive_outcome();
+  CAF_CHECK_EQUAL(outcome.ref.epoch, 8u);
+  CAF_CHECK_EQUAL(outcome.ref.tag, 1u);
   CAF_CHECK(self->mailbox().empty());
 }
 
