@@ -76,12 +76,21 @@ void to_json(nlohmann::json& j, const component_status& x) {
                      {"since", format_time(x.since)}};
 }
 
+void to_json(nlohmann::json& j, const dead_event& x) {
+  j = nlohmann::json{{"topic", x.topic},
+                     {"id", x.id},
+                     {"attempts", x.attempts},
+                     {"error", x.error},
+                     {"dead_at", format_time(x.dead_at_ms / 1000)}};
+}
+
 void to_json(nlohmann::json& j, const outbox_status& x) {
   j = nlohmann::json{{"pending", x.pending},
                      {"dead", x.dead},
                      {"oldest_age_ms", x.oldest_age_ms},
                      {"last_error", x.last_error},
-                     {"delivered", x.delivered}};
+                     {"delivered", x.delivered},
+                     {"dead_events", x.dead_events}};
 }
 
 void to_json(nlohmann::json& j, const route_stats& x) {

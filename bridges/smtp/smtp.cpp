@@ -1,6 +1,7 @@
 #include "bridges/smtp/smtp.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -32,18 +33,44 @@ size_t read_message(char* buf, size_t size, size_t count, void* userp) {
 }
 
 /// The server's replies as curl's debug callback shows them; keeps the last
-/// complete 4xx/5xx reply (all lines of a multi-line one), bounded in size.
-/// Only refusals count: after one, curl says QUIT and "221 Bye" follows.
+/// complete 4xx/5xx reply (all lines of a multi-line one), bounded in size,
+/// and the command it answered. Only refusals count: after one, curl says
+/// QUIT and "221 Bye" follows.
 struct transcript {
   std::string refusal;
+  /// The reply code of `refusal` (e.g. 451), 0 if none.
+  int refusal_code = 0;
+  /// The command `refusal` answered ("" for the greeting): MAIL, RCPT,
+  /// DATA (also for the reply after the message), EHLO, AUTH, ...
+  std::string refusal_to;
   std::string partial;
+  /// The verb of the last command sent.
+  std::string command;
 };
+
+/// The verb of a command line as curl sent it: "RCPT TO:<a@b>" -> "RCPT".
+std::string verb_of(const char* data, size_t size) {
+  std::string verb;
+  for (size_t i = 0; i < size && i < 16; ++i) {
+    auto c = data[i];
+    if (c == ' ' || c == '\r' || c == '\n')
+      break;
+    verb += static_cast<char>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
+  }
+  return verb;
+}
 
 int record_reply(CURL*, curl_infotype type, char* data, size_t size,
                  void* userp) {
+  auto* t = static_cast<transcript*>(userp);
+  if (type == CURLINFO_HEADER_OUT) {
+    // Commands; the message itself goes out as CURLINFO_DATA_OUT, so the
+    // reply after it is still taken as DATA's.
+    t->command = verb_of(data, size);
+    return 0;
+  }
   if (type != CURLINFO_HEADER_IN)
     return 0;
-  auto* t = static_cast<transcript*>(userp);
   std::string line{data, std::min(size, size_t{512})};
   while (!line.empty() && (line.back() == '\n' || line.back() == '\r'))
     line.pop_back();
@@ -52,8 +79,13 @@ int record_reply(CURL*, curl_infotype type, char* data, size_t size,
   t->partial += line;
   // "250-..." continues a reply, "250 ..." ends it.
   if (line.size() < 4 || line[3] != '-') {
-    if (!line.empty() && (line[0] == '4' || line[0] == '5'))
+    if (line.size() >= 3 && (line[0] == '4' || line[0] == '5')
+        && std::isdigit(static_cast<unsigned char>(line[1]))
+        && std::isdigit(static_cast<unsigned char>(line[2]))) {
       t->refusal = t->partial.substr(0, 1024);
+      t->refusal_code = std::stoi(line.substr(0, 3));
+      t->refusal_to = t->command;
+    }
     t->partial.clear();
   }
   return 0;
@@ -78,19 +110,41 @@ struct slist_deleter {
   void operator()(curl_slist* l) const { curl_slist_free_all(l); }
 };
 
-caf::error map_failure(CURLcode rc, long reply_code, const std::string& server,
+} // namespace
+
+caf::error classify_smtp_failure(int code, const std::string& command,
+                                 std::string text) {
+  bool about_the_mail
+      = command == "MAIL" || command == "RCPT" || command == "DATA";
+  // 421: the server closes the connection, whatever the command.
+  if (about_the_mail && code != 421) {
+    if (code >= 400 && code < 500)
+      return caf::make_error(ec::deferred, std::move(text));
+    if (code >= 500 && code < 600)
+      return caf::make_error(ec::rejected, std::move(text));
+  }
+  // Connection refused, DNS, TLS, timeouts, a lost connection, 421, and a
+  // refusal of the greeting, EHLO, STARTTLS or AUTH (the server or our
+  // configuration, not this mail): the route is out.
+  return caf::make_error(ec::unavailable, std::move(text));
+}
+
+namespace {
+
+caf::error map_failure(CURLcode rc, const std::string& server,
                        const transcript& t, const char* errbuf) {
   std::string text = "smtp " + server + ": ";
-  if (!t.refusal.empty() && reply_code >= 400)
-    text
-        += t.refusal + " (" + (*errbuf ? errbuf : curl_easy_strerror(rc)) + ")";
-  else
-    text += *errbuf ? errbuf : curl_easy_strerror(rc);
-  if (reply_code >= 500 && reply_code < 600 && rc != CURLE_LOGIN_DENIED)
-    return caf::make_error(ec::rejected, std::move(text));
-  // Connection refused, DNS, TLS, timeouts, 4xx, lost connections and a
-  // refused login (a configuration matter, not the mail's) may pass.
-  return caf::make_error(ec::unavailable, std::move(text));
+  auto detail = std::string{*errbuf ? errbuf : curl_easy_strerror(rc)};
+  if (!t.refusal.empty()) {
+    text += t.refusal + " (";
+    if (!t.refusal_to.empty())
+      text += "to " + t.refusal_to + "; ";
+    text += detail + ")";
+    return classify_smtp_failure(t.refusal_code, t.refusal_to,
+                                 std::move(text));
+  }
+  text += detail;
+  return classify_smtp_failure(0, t.command, std::move(text));
 }
 
 } // namespace
@@ -185,8 +239,6 @@ caf::error send_mail(CURL* handle, const smtp_settings& settings,
   if (!settings.ca_file.empty())
     curl_easy_setopt(c, CURLOPT_CAINFO, settings.ca_file.c_str());
   auto rc = curl_easy_perform(c);
-  long reply_code = 0;
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &reply_code);
   // The stack objects the handle points to die here; a reused handle must
   // not keep pointers to them.
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, nullptr);
@@ -195,7 +247,7 @@ caf::error send_mail(CURL* handle, const smtp_settings& settings,
   curl_easy_setopt(c, CURLOPT_MAIL_RCPT, nullptr);
   if (rc == CURLE_OK)
     return caf::none;
-  return map_failure(rc, reply_code, server_name(settings.url), t, errbuf);
+  return map_failure(rc, server_name(settings.url), t, errbuf);
 }
 
 smtp_worker_state::~smtp_worker_state() {

@@ -60,11 +60,23 @@ void init_curl();
 /// or refused it. `handle` is reused when given (keeps the connection and
 /// TLS session; options are reset first), else a handle is made for this
 /// mail alone. Errors: `invalid_argument` for a mail that must not be sent
-/// (see mime::compose), `unavailable` for what may pass (connection refused,
-/// DNS, TLS, timeout, 4xx), `rejected` for a 5xx reply; the message names the
-/// server and quotes its last reply.
+/// (see mime::compose), else as classify_smtp_failure() says; the message
+/// names the server and quotes its refusal and the command it answered.
 caf::error send_mail(CURL* handle, const smtp_settings& settings,
                      const mail& m);
+
+/// What a failed SMTP dialogue means for the mail, from the refusal's
+/// reply `code` (0: no refusal, the connection failed) and the `command`
+/// it answered ("MAIL", "RCPT", "DATA" incl. the reply after the message;
+/// "" for the greeting):
+/// - 4xx to MAIL/RCPT/DATA: `deferred` (this mail, for now: retry later);
+/// - 5xx to MAIL/RCPT/DATA: `rejected` (this mail, for good);
+/// - anything else, i.e. connection refused, DNS, TLS, timeouts, a closed
+///   connection, 421 to any command, a refused greeting, EHLO, STARTTLS or
+///   AUTH: `unavailable` (the server is out or misconfigured, not the
+///   mail's fault; the caller waits for it).
+caf::error classify_smtp_failure(int code, const std::string& command,
+                                 std::string text);
 
 struct smtp_worker_state {
   static inline const char* name = "smtp_worker";

@@ -7,7 +7,8 @@ unit/smtp_live.cpp) through HERALD_SMTP_LIVE_* variables:
 
   (a) accepting server: the mails arrive intact (headers, both parts, UTF-8,
       dot-stuffed lines), envelope sender and recipient are right;
-  (b) 451 to RCPT and 452 after DATA -> unavailable, with the reply quoted;
+  (b) 451 to RCPT and 452 after DATA -> deferred (this mail, for now), with
+      the reply quoted; 421 to RCPT (the server closes) -> unavailable;
   (c) 550 to RCPT and 554 after DATA -> rejected, with the reply quoted;
   (d) nothing listening -> unavailable at once;
   (e) a server that accepts the connection and never answers ->
@@ -53,7 +54,7 @@ MAIL = {
              "<p>" + "lang " * 300 + "</p>\n"),
     "message_id": "9f0c2b7e-live-test",
 }
-SUITE_TESTS = 4
+SUITE_TESTS = 5
 
 
 # -- servers ----------------------------------------------------------------
@@ -324,10 +325,13 @@ def main():
         # (b) temporary refusals.
         check_refusal(work, "(b) 451 to RCPT",
                       RefuseRecipient("451 4.7.1 Greylisted, try later"),
-                      "unavailable", "451 4.7.1 Greylisted, try later")
+                      "deferred", "451 4.7.1 Greylisted, try later")
         check_refusal(work, "(b) 452 after DATA",
                       RefuseData("452 4.3.1 Insufficient system storage"),
-                      "unavailable", "452 4.3.1 Insufficient system storage")
+                      "deferred", "452 4.3.1 Insufficient system storage")
+        check_refusal(work, "(b) 421 to RCPT",
+                      RefuseRecipient("421 4.3.2 Service shutting down"),
+                      "unavailable", "421 4.3.2 Service shutting down")
         # (c) permanent refusals.
         check_refusal(work, "(c) 550 to RCPT",
                       RefuseRecipient("550 5.1.1 Recipient address rejected"),

@@ -185,6 +185,32 @@ CAF_TEST(nothing listening is unavailable) {
   CAF_MESSAGE("bridge: " << render(err));
 }
 
+CAF_TEST(refusals are classified by reply code and command) {
+  auto code = [](int reply, const char* command) {
+    return code_of(classify_smtp_failure(reply, command, "x"));
+  };
+  // This mail, for now: retried later without counting an attempt.
+  CAF_CHECK_EQUAL(code(451, "RCPT"), ec::deferred);
+  CAF_CHECK_EQUAL(code(450, "MAIL"), ec::deferred);
+  CAF_CHECK_EQUAL(code(452, "DATA"), ec::deferred);
+  // This mail, for good.
+  CAF_CHECK_EQUAL(code(550, "RCPT"), ec::rejected);
+  CAF_CHECK_EQUAL(code(553, "MAIL"), ec::rejected);
+  CAF_CHECK_EQUAL(code(554, "DATA"), ec::rejected);
+  // The server or the connection: an outage, whatever the reply.
+  CAF_CHECK_EQUAL(code(421, "RCPT"), ec::unavailable);
+  CAF_CHECK_EQUAL(code(421, ""), ec::unavailable);
+  CAF_CHECK_EQUAL(code(554, ""), ec::unavailable);
+  CAF_CHECK_EQUAL(code(535, "AUTH"), ec::unavailable);
+  CAF_CHECK_EQUAL(code(454, "STARTTLS"), ec::unavailable);
+  CAF_CHECK_EQUAL(code(501, "EHLO"), ec::unavailable);
+  CAF_CHECK_EQUAL(code(0, "RCPT"), ec::unavailable);
+  CAF_CHECK_EQUAL(code(0, ""), ec::unavailable);
+  CAF_CHECK_EQUAL(
+      message_of(classify_smtp_failure(451, "RCPT", "smtp h: 451 later")),
+      "smtp h: 451 later");
+}
+
 CAF_TEST(the bridge refuses a mail that must not be sent) {
   smtp_settings settings;
   settings.url = "smtp://127.0.0.1:" + std::to_string(closed_port());
