@@ -116,7 +116,13 @@ void delivered(self_ptr self, const std::string& key) {
   q.pop_front();
   --st.queued;
   ++st.delivered;
+  if (st.outage > 0)
+    spdlog::info("outbox: delivering again");
   st.outage = 0;
+  // What went wrong is over: the status no longer shows it (rows still
+  // failing or dead keep theirs in storage).
+  st.last_error.clear();
+  st.deferrals.erase(key);
   if (q.empty())
     st.queues.erase(key);
   else
@@ -129,15 +135,50 @@ void delivered(self_ptr self, const std::string& key) {
     fetch(self);
 }
 
+/// Something every event needs is down (the broker, the mail server, the
+/// event bus itself): not the event's fault.
+bool is_outage(const caf::error& err) {
+  return err == ec::unavailable || err == caf::sec::request_timeout;
+}
+
 void failed(self_ptr self, const std::string& key, const caf::error& err) {
   auto& st = self->state;
   auto& ev = st.queues[key].front();
-  ++ev.attempts;
-  bool dead = ev.attempts >= st.settings.max_attempts;
+  auto now = self->clock().now();
   auto text = render(err);
   st.last_error = ev.topic + " " + ev.id + ": " + text;
-  // An outage fails every event again and again: warn at the first failure
-  // and when giving up, the attempts between go to debug.
+  if (is_outage(err)) {
+    // Pause all keys instead of letting each fail on its own, and probe
+    // with one; events failing together count once: the pause grows per
+    // failed probe. An outage costs time, never an attempt: the event is
+    // not at fault, and no row goes dead for it.
+    if (st.outage == 0)
+      spdlog::warn("outbox: delivering {} {} failed, pausing delivery: {}",
+                   ev.topic, ev.id, text);
+    if (st.outage == 0 || now >= st.paused_until) {
+      ++st.outage;
+      st.paused_until = now + backoff(st.settings, st.outage);
+    }
+    // The key waits for the end of the pause even if another key gets
+    // through meanwhile (its topic may not need what is down).
+    st.retry_at[key] = st.paused_until;
+    return;
+  }
+  if (err == ec::deferred) {
+    // Refused for now for this event alone (a full queue, a mail server
+    // that says "later" for one address): its key waits, the others go on,
+    // and no attempt is counted.
+    auto n = ++st.deferrals[key];
+    spdlog::log(n == 1 ? spdlog::level::warn : spdlog::level::debug,
+                "outbox: {} {} deferred ({} times): {}", ev.topic, ev.id, n,
+                text);
+    st.retry_at[key] = now + backoff(st.settings, n);
+    return;
+  }
+  ++ev.attempts;
+  bool dead = ev.attempts >= st.settings.max_attempts;
+  // Warn at the first failure and when giving up; the attempts between go
+  // to debug.
   auto level
       = ev.attempts == 1 || dead ? spdlog::level::warn : spdlog::level::debug;
   spdlog::log(level, "outbox: delivering {} {} failed (attempt {}{}): {}",
@@ -156,23 +197,16 @@ void failed(self_ptr self, const std::string& key, const caf::error& err) {
     st.known.erase(q.front().seq); // dead rows are not fetched again
     q.pop_front();
     --st.queued;
+    st.deferrals.erase(key);
     if (q.empty())
       st.queues.erase(key);
     else
       mark_ready(st, key);
     return;
   }
-  auto now = self->clock().now();
+  // This event failed on its own (unroutable, refused, a handler's bug):
+  // only its key waits.
   st.retry_at[key] = now + backoff(st.settings, ev.attempts);
-  if (err == ec::unavailable || err == caf::sec::request_timeout) {
-    // Something every event needs is down (broker, mail server): pause all
-    // keys instead of letting each fail on its own, and probe with one.
-    // Events failing together count once: the pause grows per failed probe.
-    if (now >= st.paused_until) {
-      ++st.outage;
-      st.paused_until = now + backoff(st.settings, st.outage);
-    }
-  }
 }
 
 void deliver(self_ptr self, const std::string& key) {

@@ -1,8 +1,16 @@
 // The outbox relay: reads undelivered events from the outbox (written in the
 // transactions that caused them), hands them to the event bus in order per
-// key, and deletes a row only after the bus reported success. Failed events
-// are retried with exponential backoff; after max_attempts a row is marked
-// dead (kept, visible in the status) and its key moves on.
+// key, and deletes a row only after the bus reported success. What a failure
+// costs depends on whose it is:
+// - `unavailable` (broker or mail server down, no answer): an outage. Every
+//   key pauses, one event probes with a pause that doubles up to
+//   backoff-max, and no attempt is counted: an outage costs time, no data.
+// - `deferred` (refused for now for this event: a full queue): its key
+//   waits, doubling, without counting an attempt; the others go on.
+// - anything else (unroutable, rejected, invalid, a bug): the event's own
+//   failure. Its key retries with a doubling delay; after max_attempts the
+//   row is marked dead (kept, with its reason, in the status) and the key
+//   moves on.
 #pragma once
 
 #include <chrono>
@@ -66,6 +74,9 @@ struct outbox_relay_state {
   std::set<std::pair<uint64_t, std::string>> ready;
   /// Keys waiting for a retry, and when it is due.
   std::map<std::string, clock::time_point> retry_at;
+  /// Keys whose head event was deferred (ec::deferred), and how often in a
+  /// row: its retry waits longer each time, without counting attempts.
+  std::map<std::string, uint32_t> deferrals;
   /// Consecutive `unavailable` failures: a dependency of every event is
   /// down. While > 0, nothing is delivered before `paused_until`, then one
   /// event probes.

@@ -55,6 +55,24 @@ typename Inspector::result_type inspect(Inspector& f, event& x) {
 }
 
 /// What `heraldctl outbox status` shows.
+/// An outbox row given up on, as the status shows it.
+struct dead_event {
+  std::string topic;
+  std::string id;
+  /// Attempts it failed on its own (outages are not counted).
+  uint32_t attempts = 0;
+  /// Why its last attempt failed.
+  std::string error;
+  /// When it was given up on, unix milliseconds.
+  int64_t dead_at_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, dead_event& x) {
+  return f(caf::meta::type_name("herald::dead_event"), x.topic, x.id,
+           x.attempts, x.error, x.dead_at_ms);
+}
+
 struct outbox_status {
   /// Rows waiting for delivery (not dead).
   uint64_t pending = 0;
@@ -66,12 +84,15 @@ struct outbox_status {
   std::string last_error;
   /// Events delivered since this relay started.
   uint64_t delivered = 0;
+  /// The most recently dead rows (at most `max_dead_shown`), newest first.
+  std::vector<dead_event> dead_events;
+  static constexpr size_t max_dead_shown = 20;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, outbox_status& x) {
   return f(caf::meta::type_name("herald::outbox_status"), x.pending, x.dead,
-           x.oldest_age_ms, x.last_error, x.delivered);
+           x.oldest_age_ms, x.last_error, x.delivered, x.dead_events);
 }
 
 /// A password reset request as storage records it. It carries no token: the

@@ -67,6 +67,7 @@ struct password_check;
 struct node_status;
 struct event;
 struct outbox_status;
+struct dead_event;
 struct reset_ticket;
 struct mail;
 

@@ -21,6 +21,7 @@ void to_json(nlohmann::json& j, const session& x);
 void to_json(nlohmann::json& j, const claims& x);
 void to_json(nlohmann::json& j, const component_status& x);
 void to_json(nlohmann::json& j, const node_status& x);
+void to_json(nlohmann::json& j, const dead_event& x);
 void to_json(nlohmann::json& j, const outbox_status& x);
 void to_json(nlohmann::json& j, const route_stats& x);
 void to_json(nlohmann::json& j, const bridge_status& x);

@@ -219,6 +219,23 @@ caf::expected<outbox_status> read_outbox_status(mysql::connection& db) {
                         + std::get<std::string>(r[1]) + ": "
                         + std::get<std::string>(r[2]);
   }
+  auto dead_rows = db.query(
+      "SELECT topic, event_id, attempts, COALESCE(last_error, ''), dead_at "
+      "FROM outbox WHERE dead_at IS NOT NULL ORDER BY dead_at DESC, seq DESC "
+      "LIMIT "
+          + std::to_string(outbox_status::max_dead_shown),
+      {}, {column::text, column::text, column::u64, column::text, column::i64});
+  if (!dead_rows)
+    return std::move(dead_rows.error());
+  for (auto& r : *dead_rows) {
+    dead_event d;
+    d.topic = std::get<std::string>(r[0]);
+    d.id = std::get<std::string>(r[1]);
+    d.attempts = static_cast<uint32_t>(std::get<uint64_t>(r[2]));
+    d.error = std::get<std::string>(r[3]);
+    d.dead_at_ms = std::get<int64_t>(r[4]);
+    result.dead_events.push_back(std::move(d));
+  }
   if (auto err = tx.commit())
     return err;
   return result;

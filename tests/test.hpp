@@ -30,6 +30,10 @@ struct fixture : test_coordinator_fixture<config> {
                                             std::string{"no reply received"})};
     auto rh = self->request(dest, caf::infinite, std::forward<Ts>(xs)...);
     run();
+    // Everything ran: a reply is in the mailbox now or never comes (a
+    // dropped response promise). Waiting would hang the test.
+    if (self->mailbox().empty())
+      return result;
     rh.receive([&](T& x) { result = std::move(x); },
                [&](caf::error& err) { result = std::move(err); });
     return result;
@@ -43,6 +47,8 @@ struct fixture : test_coordinator_fixture<config> {
                                             std::string{"no reply received"})};
     auto rh = self->request(dest, caf::infinite, std::forward<Ts>(xs)...);
     sched.run();
+    if (self->mailbox().empty())
+      return result;
     rh.receive([&](T& x) { result = std::move(x); },
                [&](caf::error& err) { result = std::move(err); });
     return result;

@@ -340,8 +340,12 @@ storage_actor::behavior_type fake_storage(storage_actor::pointer,
           return caf::make_error(ec::not_found, std::string{"no outbox row"});
         ++i->second.attempts;
         store->last_error = error;
-        if (dead)
+        if (dead) {
           store->dead.insert(seq);
+          auto& ev = i->second;
+          store->dead_events.push_back(
+              dead_event{ev.topic, ev.id, ev.attempts, error, store->now * 1000});
+        }
         return caf::ok_atom_v;
       },
       [store](atom::outbox, atom::status) -> caf::result<outbox_status> {
@@ -351,6 +355,10 @@ storage_actor::behavior_type fake_storage(storage_actor::pointer,
         st.dead = store->dead.size();
         st.pending = store->outbox.size() - st.dead;
         st.last_error = store->last_error;
+        st.dead_events.assign(store->dead_events.rbegin(),
+                              store->dead_events.rend());
+        if (st.dead_events.size() > outbox_status::max_dead_shown)
+          st.dead_events.resize(outbox_status::max_dead_shown);
         for (auto& [seq, ev] : store->outbox)
           if (store->dead.count(seq) == 0) {
             st.oldest_age_ms = store->now * 1000 - ev.time;

@@ -32,6 +32,8 @@ struct fake_store {
   /// Outbox rows by seq; `failed` records outbox_failed calls.
   std::map<uint64_t, event> outbox;
   std::set<uint64_t> dead;
+  /// What the status shows of the dead rows, oldest first.
+  std::vector<dead_event> dead_events;
   std::string last_error;
   uint64_t next_seq = 1;
   /// token hash -> reset.

@@ -20,8 +20,11 @@ struct handler_log {
   caf::error fail_with;
   /// If true, events are recorded but never answered.
   bool silent = false;
-  /// Events with these ids fail with ec::unavailable (and are recorded).
+  /// Events with these ids fail with ec::rejected, a failure of the event
+  /// itself (and are recorded).
   std::set<std::string> fail_ids;
+  /// Events with these ids are deferred (ec::deferred: refused for now).
+  std::set<std::string> defer_ids;
 };
 
 inline event_handler_actor::behavior_type
@@ -35,7 +38,9 @@ recording_handler(event_handler_actor::pointer self,
         if (log->fail_with)
           return log->fail_with;
         if (log->fail_ids.count(ev.id) > 0)
-          return caf::make_error(ec::unavailable, "refusing " + ev.id);
+          return caf::make_error(ec::rejected, "refusing " + ev.id);
+        if (log->defer_ids.count(ev.id) > 0)
+          return caf::make_error(ec::deferred, "not now " + ev.id);
         return caf::ok_atom_v;
       },
   };

@@ -184,6 +184,13 @@ CAF_TEST(after max_attempts a row is dead and its key moves on) {
   CAF_CHECK_EQUAL(st->dead, 1u);
   CAF_CHECK_EQUAL(st->pending, 0u);
   CAF_CHECK(st->last_error.find(a1) != std::string::npos);
+  // The status names the dead row and why.
+  CAF_REQUIRE_EQUAL(st->dead_events.size(), 1u);
+  CAF_CHECK_EQUAL(st->dead_events[0].id, a1);
+  CAF_CHECK_EQUAL(st->dead_events[0].topic, topic_user_created);
+  CAF_CHECK_EQUAL(st->dead_events[0].attempts, 3u);
+  CAF_CHECK(st->dead_events[0].error.find("refusing " + a1)
+            != std::string::npos);
 }
 
 CAF_TEST(a new relay delivers what an old one did not get rid of) {
@@ -234,6 +241,56 @@ CAF_TEST(an outage pauses every key and one event probes for its end) {
   for (auto& id : {a, b, c})
     CAF_CHECK_EQUAL(std::count(ids.begin(), ids.end(), id) >= 2, true);
   pass(100ms);
+  CAF_CHECK(store->outbox.empty());
+}
+
+CAF_TEST(an outage costs no attempt however long it lasts) {
+  auto a = add(1, topic_user_created);
+  auto b = add(2, topic_user_created);
+  log->fail_with = caf::make_error(ec::unavailable, std::string{"smtp down"});
+  start();
+  pass(60s); // far more probes than max_attempts (3)
+  CAF_CHECK_GREATER(log->seen.size(), 6u);
+  CAF_CHECK(store->dead.empty());
+  for (auto& [seq, ev] : store->outbox)
+    CAF_CHECK_EQUAL(ev.attempts, 0u);
+  auto st = ask<outbox_status>(relay, atom::outbox_v, atom::status_v);
+  CAF_REQUIRE(st);
+  CAF_CHECK_EQUAL(st->pending, 2u);
+  CAF_CHECK_EQUAL(st->dead, 0u);
+  CAF_CHECK(st->last_error.find("smtp down") != std::string::npos);
+  // Over: both go out, and the status no longer shows the error.
+  log->fail_with = caf::error{};
+  log->seen.clear();
+  pass(5s);
+  CAF_CHECK_EQUAL(seen_ids(), (std::vector<std::string>{a, b}));
+  CAF_CHECK(store->outbox.empty());
+  st = ask<outbox_status>(relay, atom::outbox_v, atom::status_v);
+  CAF_REQUIRE(st);
+  CAF_CHECK_EQUAL(st->pending, 0u);
+  CAF_CHECK_EQUAL(st->last_error, "");
+}
+
+CAF_TEST(a deferred event waits on its own key without counting attempts) {
+  auto a1 = add(1, topic_user_created);
+  auto a2 = add(1, topic_user_updated);
+  log->defer_ids.insert(a1);
+  start();
+  auto b1 = add(2, topic_user_created);
+  pass(30s); // a1 deferred again and again; b1 is not held up
+  auto ids = seen_ids();
+  CAF_CHECK_GREATER(std::count(ids.begin(), ids.end(), a1), 3);
+  CAF_CHECK_EQUAL(std::count(ids.begin(), ids.end(), a2), 0);
+  CAF_CHECK_EQUAL(std::count(ids.begin(), ids.end(), b1), 1);
+  CAF_CHECK(store->dead.empty());
+  CAF_CHECK_EQUAL(store->outbox.size(), 2u);
+  for (auto& [seq, ev] : store->outbox)
+    CAF_CHECK_EQUAL(ev.attempts, 0u);
+  // The queue has room again: a1 and then a2 go out, in order.
+  log->defer_ids.clear();
+  log->seen.clear();
+  pass(5s);
+  CAF_CHECK_EQUAL(seen_ids(), (std::vector<std::string>{a1, a2}));
   CAF_CHECK(store->outbox.empty());
 }
 
