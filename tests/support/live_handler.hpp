@@ -35,10 +35,20 @@ public:
     return seen_;
   }
 
-  /// The next `n` deliveries of `id` fail (ec::unavailable).
-  void fail_times(const std::string& id, int n) {
+  /// The next `n` deliveries of `id` fail with `code` (by default
+  /// ec::unavailable, an outage; ec::internal is a failure of the event).
+  void fail_times(const std::string& id, int n,
+                  ec code = ec::unavailable) {
     std::lock_guard<std::mutex> guard{mtx_};
     failures_[id] = n;
+    codes_[id] = code;
+  }
+
+  /// The code the last failure of `id` is answered with.
+  ec failure_code(const std::string& id) const {
+    std::lock_guard<std::mutex> guard{mtx_};
+    auto i = codes_.find(id);
+    return i != codes_.end() ? i->second : ec::unavailable;
   }
 
   /// Keep answers back until the handler gets `wake`.
@@ -80,6 +90,7 @@ private:
   mutable std::mutex mtx_;
   std::vector<entry> seen_;
   std::map<std::string, int> failures_;
+  std::map<std::string, ec> codes_;
   bool hold_ = false;
   size_t held_ = 0;
   size_t max_held_ = 0;
@@ -117,7 +128,7 @@ live_handler(live_handler_actor::stateful_pointer<live_handler_state> self,
       [self, log](atom::handle, event& ev) -> caf::result<caf::ok_atom> {
         switch (log->record(ev)) {
         case live_log::answer::fail:
-          return caf::make_error(ec::unavailable, "refusing " + ev.id);
+          return caf::make_error(log->failure_code(ev.id), "refusing " + ev.id);
         case live_log::answer::hold: {
           auto rp = self->make_response_promise<caf::ok_atom>();
           self->state.held.push_back(rp);

@@ -274,7 +274,7 @@ CAF_TEST(malformed messages go to the dead queue at once) {
 CAF_TEST(a failing handler gets retries with growing delays) {
   settings.max_attempts = 4;
   start();
-  log->fail_times("ev-retry", 2);
+  log->fail_times("ev-retry", 2, ec::internal);
   publish(cloud_event("ev-retry", "user.created"));
   CAF_REQUIRE(eventually([&] { return stats().acked == 1; }));
   auto seen = log->events();
@@ -302,7 +302,7 @@ CAF_TEST(a failing handler gets retries with growing delays) {
 CAF_TEST(a handler failing for good sends the message to the dead queue) {
   settings.retry_delay = 100ms;
   start();
-  log->fail_times("ev-doomed", 100);
+  log->fail_times("ev-doomed", 100, ec::internal);
   auto original = cloud_event("ev-doomed", "user.created");
   publish(original);
   CAF_REQUIRE(eventually([&] { return stats().dead_lettered == 1; }));
@@ -320,7 +320,55 @@ CAF_TEST(a handler failing for good sends the message to the dead queue) {
   CAF_CHECK_EQUAL(header(dead->msg, header_original_routing_key),
                   "user.created");
   CAF_CHECK_EQUAL(header(dead->msg, header_reason),
-                  "unavailable: handler mailer: refusing ev-doomed");
+                  "internal: handler mailer: refusing ev-doomed");
+}
+
+CAF_TEST(an outage holds deliveries unacked and loses none) {
+  // Longer than all retry delays together (200 + 400 ms): no attempt is
+  // counted, nothing goes to a retry or dead queue.
+  settings.outage_probe_min = 50ms;
+  settings.outage_probe_max = 200ms;
+  start();
+  log->fail_times("ev-out-1", 12, ec::unavailable);
+  log->fail_times("ev-out-2", 12, ec::unavailable);
+  publish(cloud_event("ev-out-1", "user.created"));
+  publish(cloud_event("ev-out-2", "user.created"));
+  publish(cloud_event("ev-out-3", "user.created"));
+  CAF_REQUIRE(eventually([&] { return stats().acked == 3; }, 20s));
+  auto seen = log->events();
+  CAF_MESSAGE("handler calls: " << seen.size());
+  // 24 failures and one success each (ev-out-3 may have failed never, or
+  // been held behind the others).
+  CAF_CHECK_GREATER_OR_EQUAL(seen.size(), 27u);
+  for (auto& entry : seen)
+    CAF_CHECK_EQUAL(entry.ev.attempts, 0u);
+  CAF_CHECK_EQUAL(stats().consumed, 3u);
+  CAF_CHECK_EQUAL(stats().retried, 0u);
+  CAF_CHECK_EQUAL(stats().dead_lettered, 0u);
+  stop();
+  check_queues_empty();
+  CAF_CHECK(!get(dead_queue(route().queue)));
+}
+
+CAF_TEST(a deferral waits in a retry queue without counting an attempt) {
+  settings.max_attempts = 2;
+  settings.max_deferrals = 10;
+  start();
+  log->fail_times("ev-later", 3, ec::deferred);
+  publish(cloud_event("ev-later", "user.created"));
+  CAF_REQUIRE(eventually([&] { return stats().acked == 1; }));
+  auto seen = log->events();
+  CAF_REQUIRE_EQUAL(seen.size(), 4u);
+  for (auto& entry : seen)
+    CAF_CHECK_EQUAL(entry.ev.attempts, 0u);
+  // Each deferral waited like a first retry (200 ms): one retry queue.
+  for (size_t i = 1; i < seen.size(); ++i)
+    CAF_CHECK_GREATER_OR_EQUAL(ms(seen[i].at - seen[i - 1].at), 180);
+  CAF_CHECK_EQUAL(stats().retried, 3u);
+  CAF_CHECK_EQUAL(stats().dead_lettered, 0u);
+  stop();
+  check_queues_empty();
+  CAF_CHECK(!get(dead_queue(route().queue)));
 }
 
 CAF_TEST(prefetch bounds the deliveries in flight) {
