@@ -556,11 +556,11 @@ int main(int argc, char** argv) {
       } else {
         std::cout << "broker:  " << st.broker << "\nstate:   " << st.state
                   << "\n";
-        std::printf("%-48s %9s %9s %8s %9s %9s %8s %6s\n", "ROUTE", "PUBLISHED",
-                    "CONFIRMED", "RETURNED", "CONSUMED", "ACKED", "RETRIED",
-                    "DEAD");
+        std::printf("%-48s %9s %9s %8s %6s %9s %9s %8s %6s\n", "ROUTE",
+                    "PUBLISHED", "CONFIRMED", "RETURNED", "NACKED", "CONSUMED",
+                    "ACKED", "RETRIED", "DEAD");
         for (auto& r : st.routes)
-          std::printf("%-48s %9llu %9llu %8llu %9llu %9llu %8llu %6llu\n",
+          std::printf("%-48s %9llu %9llu %8llu %6llu %9llu %9llu %8llu %6llu\n",
                       r.route.c_str(),
                       static_cast<unsigned long long>(r.published),
                       static_cast<unsigned long long>(r.confirmed),

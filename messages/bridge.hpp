@@ -20,19 +20,23 @@ struct route_stats {
   std::string route;
   uint64_t published = 0;
   uint64_t confirmed = 0;
-  /// Unroutable (basic.return) or refused (basic.nack): left pending.
+  /// Unroutable (basic.return with mandatory): the event's own failure,
+  /// retried, then dead.
   uint64_t returned = 0;
   uint64_t consumed = 0;
   uint64_t acked = 0;
   uint64_t retried = 0;
   uint64_t dead_lettered = 0;
+  /// Refused for now (basic.nack, e.g. a queue at x-max-length with
+  /// x-overflow=reject-publish): left pending, published again later.
+  uint64_t nacked = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, route_stats& x) {
   return f(caf::meta::type_name("herald::route_stats"), x.route, x.published,
            x.confirmed, x.returned, x.consumed, x.acked, x.retried,
-           x.dead_lettered);
+           x.dead_lettered, x.nacked);
 }
 
 /// What `heraldctl bridge status` shows. Never contains a password.

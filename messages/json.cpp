@@ -99,6 +99,7 @@ void to_json(nlohmann::json& j, const route_stats& x) {
       {"confirmed", x.confirmed}, {"returned", x.returned},
       {"consumed", x.consumed},   {"acked", x.acked},
       {"retried", x.retried},     {"dead_lettered", x.dead_lettered}};
+  j["nacked"] = x.nacked;
 }
 
 void to_json(nlohmann::json& j, const bridge_status& x) {

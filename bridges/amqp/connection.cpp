@@ -81,6 +81,11 @@ caf::error connection::declare_queue(const std::string& name,
     add_number("x-message-ttl", opts.message_ttl_ms);
   if (opts.expires_ms > 0)
     add_number("x-expires", opts.expires_ms);
+  if (opts.max_length > 0)
+    add_number("x-max-length", opts.max_length);
+  std::string overflow = "reject-publish";
+  if (opts.reject_publish)
+    add_text("x-overflow", overflow);
   amqp_table_t table{static_cast<int>(args.size()), args.data()};
   amqp_queue_declare(st.state, channel, bytes_of(name), 0, opts.durable ? 1 : 0,
                      0, 0, table);
@@ -156,9 +161,31 @@ connection::publish(const std::string& exchange,
 // -- confirms
 // ------------------------------------------------------------------
 
+std::string timeout_text(std::chrono::milliseconds d) {
+  if (d.count() % 1000 == 0)
+    return std::to_string(d.count() / 1000) + " s";
+  return std::to_string(d.count()) + " ms";
+}
+
 void confirm_tracker::add(uint64_t tag, const outgoing& out, size_t id) {
   open_.emplace(tag, entry{id, out.exchange, out.routing_key,
-                           out.msg.message_id, caf::error{}});
+                           out.msg.message_id, std::nullopt});
+}
+
+confirm_result confirm_tracker::result_of(const entry& x, bool nacked,
+                                          const std::string& nack_reason) {
+  using outcome = confirm_result::outcome;
+  confirm_result res;
+  if (x.returned) {
+    // RabbitMQ acks an unroutable mandatory message after returning it: the
+    // ack says only that the broker is done with it.
+    res.what = outcome::returned;
+    res.error = caf::make_error(ec::rejected, *x.returned);
+  } else if (nacked) {
+    res.what = outcome::nacked;
+    res.error = caf::make_error(ec::deferred, nack_reason);
+  }
+  return res;
 }
 
 void confirm_tracker::apply(const confirm_event& ev,
@@ -168,21 +195,17 @@ void confirm_tracker::apply(const confirm_event& ev,
     for (auto& [tag, x] : open_)
       if (!x.returned && x.exchange == ev.exchange
           && x.routing_key == ev.routing_key && x.message_id == ev.message_id) {
-        x.returned = ev.error;
+        x.returned = ev.reason.empty() ? "unroutable (basic.return)"
+                                       : ev.reason;
         return;
       }
-    return;
+    return; // Its message timed out already.
   }
+  auto nacked = ev.what == kind::nack;
+  auto nack_reason = ev.reason.empty() ? "refused by the broker (basic.nack)"
+                                       : ev.reason;
   auto settle = [&](std::map<uint64_t, entry>::iterator i) {
-    confirm_result res;
-    if (i->second.returned) {
-      res.refused = true;
-      res.error = i->second.returned;
-    } else if (ev.what == kind::nack) {
-      res.refused = true;
-      res.error = ev.error;
-    }
-    out.push_back({i->second.id, std::move(res)});
+    out.push_back({i->second.id, result_of(i->second, nacked, nack_reason)});
     return open_.erase(i);
   };
   if (!ev.multiple) {
@@ -197,7 +220,11 @@ void confirm_tracker::apply(const confirm_event& ev,
 void confirm_tracker::fail_through(uint64_t tag, const caf::error& err,
                                    std::vector<settled>& out) {
   for (auto i = open_.begin(); i != open_.end() && i->first <= tag;) {
-    out.push_back({i->second.id, confirm_result{err, false}});
+    if (i->second.returned)
+      out.push_back({i->second.id, result_of(i->second, false, {})});
+    else
+      out.push_back(
+          {i->second.id, confirm_result{confirm_result::outcome::failed, err}});
     i = open_.erase(i);
   }
 }
@@ -232,7 +259,8 @@ caf::expected<uint64_t> connection::send(const outgoing& out) {
   std::vector<amqp_table_entry_t> entries;
   auto props = properties_of(out.msg, entries);
   auto rc = amqp_basic_publish(st.state, channel, bytes_of(out.exchange),
-                               bytes_of(out.routing_key), 1, 0, &props,
+                               bytes_of(out.routing_key),
+                               out.mandatory ? 1 : 0, 0, &props,
                                bytes_of(out.msg.body));
   if (rc != AMQP_STATUS_OK)
     return st.library_error(rc, "publish");
@@ -255,7 +283,10 @@ confirm_of(session& st, const amqp_frame_t& frame) {
     ev.what = confirm_event::kind::nack;
     ev.tag = m->delivery_tag;
     ev.multiple = m->multiple != 0;
-    ev.error = st.refusal("refused by the broker (basic.nack)");
+    ev.reason = "amqp " + st.broker
+                + ": refused for now by the broker (basic.nack: a queue at "
+                  "its limit with x-overflow=reject-publish, or the broker "
+                  "in trouble)";
   } else if (id == AMQP_BASIC_RETURN_METHOD) {
     auto ret = st.read_return(frame);
     if (!ret)
@@ -264,7 +295,7 @@ confirm_of(session& st, const amqp_frame_t& frame) {
     ev.exchange = std::move(ret->exchange);
     ev.routing_key = std::move(ret->routing_key);
     ev.message_id = std::move(ret->message_id);
-    ev.error = st.refusal(ret->reason);
+    ev.reason = "amqp " + st.broker + ": " + ret->reason;
   } else {
     return std::optional<confirm_event>{};
   }
@@ -354,8 +385,7 @@ connection::publish_batch(const std::vector<outgoing>& batch,
   }
   // What is still open timed out (the connection stays usable; late
   // confirms are dropped) or went with the connection.
-  auto timeout
-      = "no confirm within " + std::to_string(confirm_timeout.count()) + " ms";
+  auto timeout = "no confirm within " + timeout_text(confirm_timeout);
   tracker.fail_through(last_tag, broken ? broken : impl_->refusal(timeout),
                        settled);
   for (auto& x : settled)

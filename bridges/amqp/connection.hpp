@@ -63,6 +63,11 @@ struct queue_options {
   /// x-expires in ms: the queue is deleted after this long unused (0 = never;
   /// for throw-away queues of tools and tests).
   uint32_t expires_ms = 0;
+  /// x-max-length in messages (0 = none).
+  uint32_t max_length = 0;
+  /// x-overflow=reject-publish: at max_length the broker nacks new
+  /// messages instead of dropping the oldest (tools and tests).
+  bool reject_publish = false;
 };
 
 /// One message of a batch that may span exchanges.
@@ -70,15 +75,31 @@ struct outgoing {
   std::string exchange;
   std::string routing_key;
   message msg;
+  /// Published with `mandatory`: a message no queue takes comes back as
+  /// basic.return (a failure). Without it the broker drops such a message
+  /// and acks it (for events nobody has to consume).
+  bool mandatory = true;
 };
 
-/// The broker's answer to one published message.
+/// The broker's answer to one published message, as the outbox sees it:
+/// whose failure is it, and may it pass?
 struct confirm_result {
-  /// none after basic.ack; ec::unavailable otherwise, saying why.
+  enum class outcome : uint8_t {
+    /// basic.ack, no return before it. `error` is none.
+    confirmed,
+    /// basic.return (unroutable with mandatory: 312 NO_ROUTE), whatever
+    /// comes after it: the message's own failure, ec::rejected.
+    returned,
+    /// basic.nack: the broker refused this message for now (a queue at its
+    /// x-max-length with x-overflow=reject-publish, a broker in trouble):
+    /// ec::deferred, publish it again later. Never a confirm.
+    nacked,
+    /// No confirm within the timeout, or the connection went before it:
+    /// an outage, ec::unavailable. The message may or may not have arrived.
+    failed,
+  };
+  outcome what = outcome::confirmed;
   caf::error error;
-  /// The broker refused it (basic.return: unroutable, or basic.nack), as
-  /// opposed to a timeout or a lost connection.
-  bool refused = false;
 };
 
 /// What the broker answered about messages sent with connection::send().
@@ -86,10 +107,10 @@ struct confirm_event {
   enum class kind : uint8_t {
     /// basic.ack: `tag`, and with `multiple` every unconfirmed one below.
     ack,
-    /// basic.nack, the same way; `error` says so.
+    /// basic.nack, the same way.
     nack,
     /// basic.return (unroutable): the message named by exchange, routing
-    /// key and message_id; its ack follows. `error` says why.
+    /// key and message_id; its ack follows.
     returned,
   };
   kind what = kind::ack;
@@ -98,11 +119,15 @@ struct confirm_event {
   std::string exchange;
   std::string routing_key;
   std::string message_id;
-  caf::error error;
+  /// Why (nack, return), for the error text: "amqp <broker>: unroutable:
+  /// no queue bound for user.deleted on herald.events (312 NO_ROUTE)".
+  std::string reason;
 };
 
 /// Messages sent and not yet confirmed, for whoever sends them: turns the
-/// broker's answers into one result per message. Ids are the caller's.
+/// broker's answers into one result per message (see confirm_result for
+/// which answer becomes which error). Ids are the caller's. Answers for
+/// tags it does not hold (settled already, e.g. timed out) are ignored.
 class confirm_tracker {
 public:
   struct settled {
@@ -114,12 +139,15 @@ public:
   void add(uint64_t tag, const outgoing& out, size_t id);
 
   /// Applies one answer; appends the messages it settles, in tag order. A
-  /// return only marks its message (the first open one that matches) for
-  /// the ack that follows.
+  /// return only marks its message (the first open one that matches and is
+  /// not marked yet) for the ack or nack that follows: that message is
+  /// settled as returned.
   void apply(const confirm_event& ev, std::vector<settled>& out);
 
-  /// Settles every message sent as `tag` or before with `err` (a timeout:
-  /// refused = false; a late confirm then finds nothing).
+  /// Settles every message sent as `tag` or before with `err` (a timeout
+  /// or a lost connection: outcome failed; a late confirm then finds
+  /// nothing). A message returned already is settled as returned: the
+  /// broker said it had nowhere to go.
   void fail_through(uint64_t tag, const caf::error& err,
                     std::vector<settled>& out);
 
@@ -133,11 +161,21 @@ private:
     std::string exchange;
     std::string routing_key;
     std::string message_id;
-    /// Set by a return; the ack that follows settles the message with it.
-    caf::error returned;
+    /// Set by a return (its reason); the ack that follows settles the
+    /// message as returned.
+    std::optional<std::string> returned;
   };
+
+  /// The result of `x` for a nack (`nacked`) or an ack.
+  static confirm_result result_of(const entry& x, bool nacked,
+                                  const std::string& nack_reason);
+
   std::map<uint64_t, entry> open_;
 };
+
+/// A timeout for log and error texts: "10 s", or "250 ms" when it is no
+/// whole number of seconds.
+std::string timeout_text(std::chrono::milliseconds d);
 
 class connection {
 public:
@@ -179,18 +217,18 @@ public:
 
   /// Publishes with `mandatory` and waits for the broker's answer to each:
   /// answers one error per message, in order — none for basic.ack;
-  /// ec::unavailable for basic.nack, for basic.return (unroutable: "no queue
-  /// bound for <key>"), for a timeout or a lost connection. All messages are
-  /// sent before the first wait, so a batch costs about one round trip.
+  /// ec::rejected for basic.return (unroutable: "no queue bound for <key>"),
+  /// ec::deferred for basic.nack, ec::unavailable for a timeout or a lost
+  /// connection. All messages are sent before the first wait, so a batch
+  /// costs about one round trip.
   /// Enables confirms first if enable_confirms() was not called.
   std::vector<caf::error>
   publish(const std::string& exchange,
           const std::vector<std::pair<std::string, message>>& keyed,
           std::chrono::milliseconds confirm_timeout);
 
-  /// Like publish(), for a batch that may span exchanges, and telling a
-  /// refusal by the broker (return, nack) from a timeout or a lost
-  /// connection. A return is matched to its message by exchange, routing key
+  /// Like publish(), for a batch that may span exchanges (each message with
+  /// its own `mandatory`), with the outcome of each. A return is matched to its message by exchange, routing key
   /// and message_id (so give every message of a batch its own message_id).
   /// A message that timed out leaves the connection usable; its late
   /// confirm is ignored.
@@ -198,8 +236,8 @@ public:
   publish_batch(const std::vector<outgoing>& batch,
                 std::chrono::milliseconds confirm_timeout);
 
-  /// Publishes one message with `mandatory` in confirm mode without
-  /// waiting; answers its delivery tag, which confirms() reports on.
+  /// Publishes one message (with `mandatory` if out.mandatory) in confirm
+  /// mode without waiting; answers its delivery tag, which confirms() reports on.
   /// Enables confirms first if enable_confirms() was not called.
   caf::expected<uint64_t> send(const outgoing& out);
 

@@ -17,7 +17,7 @@
 namespace herald::amqp {
 
 /// What one route did since the node started. Outbound routes count
-/// published/confirmed/returned, inbound ones consumed/acked/retried/
+/// published/confirmed/returned/nacked, inbound ones consumed/acked/retried/
 /// dead_lettered.
 struct route_counters {
   /// As in route_stats: "out user.*,password.* -> herald.events" or
@@ -26,6 +26,7 @@ struct route_counters {
   std::atomic<uint64_t> published{0};
   std::atomic<uint64_t> confirmed{0};
   std::atomic<uint64_t> returned{0};
+  std::atomic<uint64_t> nacked{0};
   std::atomic<uint64_t> consumed{0};
   std::atomic<uint64_t> acked{0};
   std::atomic<uint64_t> retried{0};
@@ -36,9 +37,17 @@ struct route_counters {
   }
 
   route_stats stats() const {
-    return {route,           published.load(),    confirmed.load(),
-            returned.load(), consumed.load(),     acked.load(),
-            retried.load(),  dead_lettered.load()};
+    route_stats result;
+    result.route = route;
+    result.published = published.load();
+    result.confirmed = confirmed.load();
+    result.returned = returned.load();
+    result.nacked = nacked.load();
+    result.consumed = consumed.load();
+    result.acked = acked.load();
+    result.retried = retried.load();
+    result.dead_lettered = dead_lettered.load();
+    return result;
   }
 };
 

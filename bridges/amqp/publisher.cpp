@@ -176,7 +176,8 @@ private:
       return;
     }
     auto& r = settings_.outbound[*route];
-    outgoing out{r.exchange, ev.topic, encode(ev, r.format, settings_.source)};
+    outgoing out{r.exchange, ev.topic, encode(ev, r.format, settings_.source),
+                 r.mandatory};
     if (auto* c = counters_of(*route))
       ++c->published;
     auto tag = conn_->send(out);
@@ -201,14 +202,19 @@ private:
       auto req = std::move(i->second);
       open_.erase(i);
       auto* c = counters_of(req.route);
-      if (!x.result.error) {
+      using outcome = confirm_result::outcome;
+      if (x.result.what == outcome::confirmed) {
         if (c != nullptr)
           ++c->confirmed;
         req.rp.deliver(caf::ok_atom_v);
         continue;
       }
-      if (x.result.refused && c != nullptr)
-        ++c->returned;
+      if (c != nullptr) {
+        if (x.result.what == outcome::returned)
+          ++c->returned;
+        else if (x.result.what == outcome::nacked)
+          ++c->nacked;
+      }
       // One line for many: an outage fails everything in flight.
       if (failed++ == 0)
         spdlog::warn("amqp publisher: an event for {} not published: {}",
@@ -267,8 +273,7 @@ private:
         through,
         caf::make_error(ec::unavailable,
                         "amqp " + broker_ + ": no confirm within "
-                            + std::to_string(settings_.confirm_timeout.count())
-                            + " ms"),
+                            + timeout_text(settings_.confirm_timeout)),
         done);
     settle(done);
   }

@@ -216,8 +216,9 @@ required_patterns(const std::map<std::string, std::string>& words,
 
 caf::expected<outbound_route> parse_outbound(const std::string& spec) {
   constexpr auto what = "amqp outbound route";
-  auto words
-      = parse_words(spec, what, {"topics", "exchange", "durable", "format"});
+  auto words = parse_words(spec, what,
+                           {"topics", "exchange", "durable", "format",
+                            "mandatory"});
   if (!words)
     return std::move(words.error());
   outbound_route route;
@@ -231,6 +232,12 @@ caf::expected<outbound_route> parse_outbound(const std::string& spec) {
   route.exchange = std::move(*exchange);
   if (auto err = parse_options(*words, what, route.durable, route.format))
     return err;
+  if (auto i = words->find("mandatory"); i != words->end()) {
+    auto value = parse_bool(i->second, what, "mandatory");
+    if (!value)
+      return std::move(value.error());
+    route.mandatory = *value;
+  }
   return route;
 }
 

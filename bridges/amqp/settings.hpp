@@ -30,6 +30,10 @@ struct outbound_route {
   std::string exchange;
   bool durable = true;
   wire_format format = wire_format::cloudevents;
+  /// Published with `mandatory`: an event no queue is bound for comes back
+  /// (basic.return) and fails as the event's own (ec::rejected). false for
+  /// topics nobody has to consume: the broker drops what no queue takes.
+  bool mandatory = true;
 };
 
 /// A durable queue bound to `bindings` on `exchange`, whose deliveries go to
@@ -81,7 +85,7 @@ struct amqp_settings {
 };
 
 /// Parses "topics=user.*,password.* exchange=herald.events
-/// [durable=true|false] [format=cloudevents|micro]".
+/// [durable=true|false] [format=cloudevents|micro] [mandatory=true|false]".
 caf::expected<outbound_route> parse_outbound(const std::string& spec);
 
 /// Parses "queue=herald.mailer exchange=herald.events

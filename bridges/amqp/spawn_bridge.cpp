@@ -64,7 +64,8 @@ const config::section<amqp_options>& amqp_section() {
             .range(milliseconds{1}, seconds{3600})
             .add(&amqp_options::outbound_routes, "outbound",
                  "routes out: \"topics=<patterns> exchange=<name> "
-                 "[durable=true|false] [format=cloudevents|micro]\"")
+                 "[durable=true|false] [format=cloudevents|micro] "
+                 "[mandatory=true|false]\"")
             .add(&amqp_options::inbound_routes, "inbound",
                  "routes in: \"queue=<name> exchange=<name> bind=<patterns> "
                  "handler=mailer [durable=true|false] "

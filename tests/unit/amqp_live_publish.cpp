@@ -206,26 +206,111 @@ CAF_TEST(a confirmed event is in the bound queue) {
   CAF_CHECK_EQUAL(body["data"]["user_id"], 42);
 }
 
-CAF_TEST(an unroutable event is returned and answered unavailable) {
+CAF_TEST(an unroutable event is returned and answered rejected) {
   auto x = new_exchange("unbound");
   auto s = settings(x);
   auto counters = std::make_shared<bridge_counters>(s);
   auto pub = spawn(s, counters);
   auto res = handle(pub, make_event("ev-unroutable-1"));
   CAF_REQUIRE(!res);
-  CAF_CHECK_EQUAL(code_of(res.error()), ec::unavailable);
+  // The event's own failure, not an outage: RabbitMQ returns it (312
+  // NO_ROUTE) and then acks it, and the ack must not turn it into a success.
+  CAF_CHECK_EQUAL(code_of(res.error()), ec::rejected);
   CAF_MESSAGE("error: " << render(res.error()));
   CAF_CHECK_NOT_EQUAL(render(res.error()).find("unroutable"),
+                      std::string::npos);
+  CAF_CHECK_NOT_EQUAL(render(res.error()).find("312 NO_ROUTE"),
                       std::string::npos);
   auto& c = counters->outbound(0);
   CAF_CHECK_EQUAL(c.published.load(), 1u);
   CAF_CHECK_EQUAL(c.confirmed.load(), 0u);
   CAF_CHECK_EQUAL(c.returned.load(), 1u);
+  CAF_CHECK_EQUAL(c.nacked.load(), 0u);
   // The connection survives a return: a routable event goes through.
   auto q = bound_queue(x);
   CAF_CHECK(handle(pub, make_event("ev-unroutable-2")));
   CAF_CHECK_EQUAL(drain(q).size(), 1u);
   CAF_CHECK_EQUAL(counters->state(), "connected");
+}
+
+CAF_TEST(an unroutable event on a route that is not mandatory is dropped) {
+  auto x = new_exchange("observer");
+  auto s = settings(x);
+  s.outbound.front().mandatory = false;
+  auto counters = std::make_shared<bridge_counters>(s);
+  auto pub = spawn(s, counters);
+  auto res = handle(pub, make_event("ev-observer-1", "user.deleted"));
+  CAF_CHECK(res);
+  if (!res)
+    CAF_MESSAGE("error: " << render(res.error()));
+  auto& c = counters->outbound(0);
+  CAF_CHECK_EQUAL(c.confirmed.load(), 1u);
+  CAF_CHECK_EQUAL(c.returned.load(), 0u);
+  // Bound, it arrives as on any route.
+  auto q = bound_queue(x);
+  CAF_CHECK(handle(pub, make_event("ev-observer-2", "user.deleted")));
+  auto got = drain(q);
+  CAF_REQUIRE_EQUAL(got.size(), 1u);
+  CAF_CHECK_EQUAL(got.front().msg.message_id, "ev-observer-2");
+}
+
+CAF_TEST(a full queue that rejects publishes makes the broker nack) {
+  // RabbitMQ nacks a message that a queue at x-max-length with
+  // x-overflow=reject-publish refuses: the publish is deferred (the outbox
+  // keeps the row and tries again later), never confirmed.
+  auto x = new_exchange("full");
+  auto q = x + ".q";
+  queue_options opts;
+  opts.expires_ms = 600000;
+  opts.max_length = 1;
+  opts.reject_publish = true;
+  CAF_REQUIRE(!peer->declare_exchange(x, true));
+  CAF_REQUIRE(!peer->declare_queue(q, opts));
+  CAF_REQUIRE(!peer->bind(q, x, "#"));
+  queues.push_back(q);
+  auto s = settings(x);
+  auto counters = std::make_shared<bridge_counters>(s);
+  auto pub = spawn(s, counters);
+  CAF_REQUIRE(handle(pub, make_event("ev-full-1")));
+  auto res = handle(pub, make_event("ev-full-2"));
+  CAF_REQUIRE(!res);
+  CAF_CHECK_EQUAL(code_of(res.error()), ec::deferred);
+  CAF_MESSAGE("error: " << render(res.error()));
+  CAF_CHECK_NOT_EQUAL(render(res.error()).find("basic.nack"),
+                      std::string::npos);
+  auto& c = counters->outbound(0);
+  CAF_CHECK_EQUAL(c.published.load(), 2u);
+  CAF_CHECK_EQUAL(c.confirmed.load(), 1u);
+  CAF_CHECK_EQUAL(c.nacked.load(), 1u);
+  CAF_CHECK_EQUAL(c.returned.load(), 0u);
+  // A nack leaves the connection as it is.
+  CAF_CHECK_EQUAL(counters->state(), "connected");
+  // Several at once while full: each one nacked, none confirmed.
+  using handle_type
+      = decltype(self->request(pub, caf::infinite, atom::handle_v, event{}));
+  std::vector<handle_type> pending;
+  for (int i = 0; i < 5; ++i)
+    pending.push_back(
+        self->request(pub, caf::duration{15s}, atom::handle_v,
+                      make_event("ev-full-burst-" + std::to_string(i))));
+  size_t deferred = 0;
+  for (auto& rh : pending)
+    rh.receive([&](caf::ok_atom) { CAF_FAIL("confirmed while full"); },
+               [&](caf::error& err) {
+                 deferred += code_of(err) == ec::deferred ? 1 : 0;
+               });
+  CAF_CHECK_EQUAL(deferred, 5u);
+  CAF_CHECK_EQUAL(c.nacked.load(), 6u);
+  CAF_CHECK_EQUAL(c.confirmed.load(), 1u);
+  // Drained, the same event goes through once.
+  auto first = drain(q);
+  CAF_REQUIRE_EQUAL(first.size(), 1u);
+  CAF_CHECK_EQUAL(first.front().msg.message_id, "ev-full-1");
+  CAF_CHECK(handle(pub, make_event("ev-full-2")));
+  auto second = drain(q);
+  CAF_REQUIRE_EQUAL(second.size(), 1u);
+  CAF_CHECK_EQUAL(second.front().msg.message_id, "ev-full-2");
+  CAF_CHECK_EQUAL(c.confirmed.load(), 2u);
 }
 
 CAF_TEST(an unreachable broker answers unavailable at once) {
