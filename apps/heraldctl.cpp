@@ -548,6 +548,18 @@ int main(int argc, char** argv) {
              {"dead", std::to_string(st.dead)},
              {"delivered", std::to_string(st.delivered) + " since start"},
              {"last error", st.last_error.empty() ? "none" : st.last_error}});
+      if (!opts.as_json && !st.dead_events.empty()) {
+        std::cout << "\ndead events (newest first";
+        if (st.dead > st.dead_events.size())
+          std::cout << ", " << st.dead_events.size() << " of " << st.dead;
+        std::cout << "):\n";
+        for (auto& d : st.dead_events)
+          std::cout << "  " << format_time(d.dead_at_ms / 1000) << "  "
+                    << d.topic << " " << d.id << " after " << d.attempts
+                    << " attempt" << (d.attempts == 1 ? "" : "s") << ": "
+                    << d.error << "\n";
+        std::cout << std::flush;
+      }
     } else if (*bridge_status_cmd) {
       auto st = cl.call<bridge_status>(false, cl.bridge(), atom::bridge_v,
                                        atom::status_v);
@@ -565,6 +577,7 @@ int main(int argc, char** argv) {
                       static_cast<unsigned long long>(r.published),
                       static_cast<unsigned long long>(r.confirmed),
                       static_cast<unsigned long long>(r.returned),
+                      static_cast<unsigned long long>(r.nacked),
                       static_cast<unsigned long long>(r.consumed),
                       static_cast<unsigned long long>(r.acked),
                       static_cast<unsigned long long>(r.retried),
