@@ -41,6 +41,7 @@ def bridge_node(db, sink, smtp_url=None, extra=()):
         "\"queue=%s.micro exchange=micro durable=false bind=user.created "
         "handler=mailer format=micro\"]" % (QUEUE, EXCHANGE, TAG),
         "--amqp.retry-delay=200ms", "--amqp.max-attempts=4",
+        "--amqp.outage-probe-min=100ms", "--amqp.outage-probe-max=1s",
         "--amqp.reconnect-max=1s", "--outbox.backoff-min=100ms",
         "--outbox.backoff-max=1s", "--hasher.memory-kib=64",
         "--hasher.iterations=1"] + list(extra))
@@ -82,7 +83,26 @@ def cloud_event(topic, data, ev_id=None):
                        "datacontenttype": "application/json", "data": data})
 
 
-with Database() as db, SmtpSink() as sink:
+def dead_letters():
+    """Takes every message off the mailer's dead-letter queue: [(headers,
+    body)]."""
+    conn, ch = pika_channel()
+    result = []
+    while True:
+        m, p, b = ch.basic_get(QUEUE + ".dead", auto_ack=True)
+        if m is None:
+            break
+        result.append((p.headers or {}, b))
+    conn.close()
+    return result
+
+
+def route_stats(node):
+    st = ctl_json(node, "bridge", "status")
+    return next(r for r in st["routes"] if r["route"].startswith("in " + QUEUE + " "))
+
+
+with Database() as db, SmtpSink(refusals=True) as sink:
     with bridge_node(db, sink) as node:
         # -- outbound: an outside consumer sees our CloudEvent ------------------
         conn, ch = pika_channel()
@@ -180,41 +200,92 @@ with Database() as db, SmtpSink() as sink:
         check(wait_until(lambda: queue_counts(TAG + ".micro") == (0, 0)),
               "... and acked from its queue")
 
-        # -- handler failing: retried with growing delay, then succeeds -----------
+        # -- SMTP down longer than all retry delays together loses nothing --------
+        # Retry delays 200 + 400 + 800 ms before the 4th attempt would be
+        # dead: SMTP stays down 6 s. An outage counts no attempt; the
+        # deliveries are held unacked and probed, and go out once SMTP is back.
+        before = route_stats(node)
         sink.stop()
-        carol = ctl_json(node, "user", "create", "--name", "Carol", "--email",
-                         "carol@example.org", "--password", PW)
-        time.sleep(0.8)
-        st = ctl_json(node, "bridge", "status")
-        retried = sum(r["retried"] for r in st["routes"])
-        check(retried >= 1, "a failing handler's message is retried: %s" % st)
+        down = ["carol%d@example.org" % i for i in range(5)]
+        for i, email in enumerate(down):
+            ctl_json(node, "user", "create", "--name", "Carol %d" % i,
+                     "--email", email, "--password", PW)
+        check(wait_until(lambda: (queue_counts(QUEUE) or (0, 0))[1] >= 1, 10),
+              "while SMTP is down the deliveries are held unacked: %s"
+              % (queue_counts(QUEUE),))
+        time.sleep(6)
+        during = route_stats(node)
+        check(during["retried"] == before["retried"]
+              and during["dead_lettered"] == before["dead_lettered"],
+              "an outage is neither retried nor dead-lettered: %s -> %s"
+              % (before, during))
         sink.start()
-        check(wait_until(lambda: mails_to(sink, "carol@example.org") == 1, 30),
-              "it succeeds once SMTP is back")
+        check(wait_until(lambda: all(mails_to(sink, a) == 1 for a in down), 30),
+              "every mail arrives once SMTP is back")
+        check(wait_until(lambda: queue_counts(QUEUE) == (0, 0)),
+              "... all acked: %s" % (queue_counts(QUEUE),))
+        time.sleep(1)
+        check(all(mails_to(sink, a) == 1 for a in down),
+              "exactly one mail each: %s" % [mails_to(sink, a) for a in down])
+        dead = dead_letters()
+        check(not dead, "nothing dead-lettered: %s" % [h for h, _ in dead])
+        after = route_stats(node)
+        check(after["dead_lettered"] == before["dead_lettered"],
+              "dead_lettered unchanged: %s" % after)
         human = ctl(node, "bridge", "status").stdout
         check("connected" in human and QUEUE in human,
               "bridge status prints state and routes")
-        conn.close()
 
-    # -- failing for good: dead-letter queue after max-attempts --------------------
-    with bridge_node(db, sink, smtp_url="smtp://127.0.0.1:1") as node:
+        # -- 550 for one address dead-letters only that message ------------------
+        sink.refuse("dora@example.org", "550 5.1.1 No such user *")
+        before = route_stats(node)
         ctl_json(node, "user", "create", "--name", "Dora", "--email",
                  "dora@example.org", "--password", PW)
-        conn, ch = pika_channel()
-        dead = None
-
-        def dora_dead():
-            global dead
-            m, p, b = ch.basic_get(QUEUE + ".dead", auto_ack=False)
-            if m is not None:
-                if b"dora@example.org" in b or b'"user.created"' in b:
-                    dead = p
-                ch.basic_ack(m.delivery_tag)
-            return dead is not None
-        check(wait_until(dora_dead, 30), "after max-attempts the message is dead")
+        others = ["erin%d@example.org" % i for i in range(3)]
+        for i, email in enumerate(others):
+            ctl_json(node, "user", "create", "--name", "Erin %d" % i,
+                     "--email", email, "--password", PW)
+        check(wait_until(lambda: all(mails_to(sink, a) == 1 for a in others)),
+              "the others' mails are delivered")
+        dead = []
+        check(wait_until(lambda: dead.extend(dead_letters()) or len(dead) >= 1),
+              "the refused message is dead-lettered")
+        time.sleep(1)
+        dead.extend(dead_letters())
+        check(len(dead) == 1 and b"dora@example.org" in dead[0][1],
+              "only the refused one: %s" % [b[:80] for _, b in dead])
         if dead:
-            check((dead.headers or {}).get("x-herald-attempts") == "4",
-                  "with its attempt count: %s" % (dead.headers,))
+            headers = dead[0][0]
+            check("550" in str(headers.get("x-herald-reason", ""))
+                  and headers.get("x-herald-attempts") == "1",
+                  "dead at once with the server's reply and one attempt: %s"
+                  % headers)
+        check(mails_to(sink, "dora@example.org") == 0, "no mail for dora")
+        check(wait_until(lambda: queue_counts(QUEUE) == (0, 0)),
+              "... and nothing left unacked")
+        after = route_stats(node)
+        check(after["dead_lettered"] == before["dead_lettered"] + 1,
+              "dead_lettered counts one: %s -> %s" % (before, after))
+
+        # -- 451 then 250 delivers exactly once ------------------------------------
+        sink.refuse("frank@example.org", "451 4.7.1 Greylisted, try later",
+                    "451 4.7.1 Greylisted, try later")
+        before = route_stats(node)
+        ctl_json(node, "user", "create", "--name", "Frank", "--email",
+                 "frank@example.org", "--password", PW)
+        check(wait_until(lambda: mails_to(sink, "frank@example.org") == 1, 30),
+              "a greylisted mail arrives after the deferrals")
+        check(wait_until(lambda: queue_counts(QUEUE) == (0, 0)),
+              "... and is acked")
+        time.sleep(2)
+        check(mails_to(sink, "frank@example.org") == 1,
+              "exactly once: %d" % mails_to(sink, "frank@example.org"))
+        after = route_stats(node)
+        check(after["retried"] == before["retried"] + 2
+              and after["dead_lettered"] == before["dead_lettered"],
+              "two deferrals through the retry queue, nothing dead: %s -> %s"
+              % (before, after))
+        check(not dead_letters(), "nothing dead-lettered")
         conn.close()
 
     # -- RabbitMQ restarted while 1000 users register ------------------------------

@@ -196,22 +196,50 @@ def ctl_json(node, *args, stdin=None):
 
 class SmtpSink:
     """An aiosmtpd server with a Maildir, on its own port; can be stopped
-    and started again to play an outage."""
+    and started again to play an outage. With refusals=True it can also
+    refuse chosen addresses (see refuse() and lib/refusing_mailbox.py)."""
 
-    def __init__(self, port=None):
+    def __init__(self, port=None, refusals=False):
         self.port = port or free_port()
+        self.refusals = refusals
         self.dir = os.path.join(RUN_DIR, "smtp-%d" % self.port)
         import shutil
         shutil.rmtree(self.dir, ignore_errors=True)  # mails of an older run
         os.makedirs(self.dir, exist_ok=True)
         self.proc = None
 
+    def rules_path(self):
+        return os.path.join(self.dir, "refusals.json")
+
+    def refuse(self, address, *replies):
+        """The next RCPT TO:<address> get `replies` in turn (e.g. "451 4.7.1
+        Try later"), later ones are accepted; a reply ending in " *"
+        answers every one from then on. Needs refusals=True."""
+        assert self.refusals, "SmtpSink(refusals=True) refuses addresses"
+        try:
+            with open(self.rules_path()) as f:
+                rules = json.load(f)
+        except (OSError, ValueError):
+            rules = {}
+        rules[address.lower()] = list(replies)
+        tmp = self.rules_path() + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(rules, f)
+        os.replace(tmp, self.rules_path())
+
     def start(self):
+        handler = ["-c", "aiosmtpd.handlers.Mailbox",
+                   os.path.join(self.dir, "maildir")]
+        env = None
+        if self.refusals:
+            handler = ["-c", "refusing_mailbox.RefusingMailbox",
+                       os.path.join(self.dir, "maildir"), self.rules_path()]
+            env = dict(os.environ, PYTHONPATH=os.path.dirname(
+                os.path.abspath(__file__)))
         self.proc = subprocess.Popen(
             ["/usr/bin/python3", "-m", "aiosmtpd", "-n", "-l",
-             "127.0.0.1:%d" % self.port, "-c", "aiosmtpd.handlers.Mailbox",
-             os.path.join(self.dir, "maildir")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             "127.0.0.1:%d" % self.port] + handler,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         deadline = time.time() + 20
         while time.time() < deadline:
             try:
