@@ -9,6 +9,7 @@
 #include <string>
 
 #include "actors/hasher.hpp"
+#include "actors/password_reset.hpp"
 #include "actors/session.hpp"
 #include "actors/token.hpp"
 #include "actors/user.hpp"
@@ -282,6 +283,46 @@ CAF_TEST(the hasher answers what it cannot verify) {
                                             std::string{"$argon2id$v=19$x"}));
   CHECK_ANSWERED(call<password_check>(hasher, atom::verify_v,
                                             std::string{"pw"}, huge));
+}
+
+CAF_TEST(reset request and confirm answer bad input and failures) {
+  reset_settings rs;
+  rs.max_per_hour = 2;
+  auto resets = sys.spawn(password_reset, rs, storage, hasher, token_actor{},
+                          outbox_relay_actor{});
+  add_user();
+  auto request = [&](const request_context& c, std::string email) {
+    return call<caf::ok_atom>(resets, atom::reset_request_v, c,
+                              std::move(email));
+  };
+  auto confirm = [&](const request_context& c, std::string token,
+                     std::string password) {
+    return call<caf::ok_atom>(resets, atom::reset_confirm_v, c,
+                              std::move(token), std::move(password));
+  };
+  for (auto& email : {std::string{}, std::string{"no at sign"}, huge})
+    CHECK_ANSWERED_ERROR(request(ctx, email));
+  CHECK_ANSWERED_ERROR(request(bad_ctx, "someone@example.org"));
+  // Past the hourly limit.
+  for (int i = 0; i < 3; ++i)
+    CHECK_ANSWERED(request(ctx, "someone@example.org"));
+  CHECK_ANSWERED_ERROR(request(ctx, "someone@example.org"));
+  auto token = std::string(43, 'A');
+  for (auto& [t, password] :
+       {std::pair<std::string, std::string>{"", "correct horse staple"},
+        {"not a token", "correct horse staple"},
+        {huge, "correct horse staple"},
+        {token, "correct horse staple"},
+        {token, "short"},
+        {token, huge}})
+    CHECK_ANSWERED_ERROR(confirm(ctx, t, password));
+  CHECK_ANSWERED_ERROR(confirm(bad_ctx, token, "correct horse staple"));
+  store->down = true;
+  CHECK_ANSWERED(request(ctx, "other@example.org"));
+  CHECK_ANSWERED_ERROR(confirm(ctx, token, "correct horse staple"));
+  store->down = false;
+  hasher_gone();
+  CHECK_ANSWERED_ERROR(confirm(ctx, token, "correct horse staple"));
 }
 
 CAF_TEST(a dropped promise shows as no reply) {
