@@ -57,6 +57,16 @@ void flush(self_ptr self) {
           });
 }
 
+/// Lets a row that left the queues for good (marked dead) be read again
+/// should it still be pending; a read already under way may hold a copy from
+/// before the mark, so it waits for that read to end.
+void forget(outbox_relay_state& st, uint64_t seq) {
+  if (st.fetching)
+    st.forget_after_fetch.push_back(seq);
+  else
+    st.known.erase(seq);
+}
+
 /// Reads rows into the queues. Sequence numbers are assigned at insert but
 /// become visible at commit, so a row can appear below one already seen:
 /// reading ahead starts after the highest seq read so far, and every poll
@@ -96,6 +106,9 @@ void fetch(self_ptr self, bool from_start) {
               if (q.size() == 1)
                 mark_ready(st, q.front().key);
             }
+            for (auto seq : st.forget_after_fetch)
+              st.known.erase(seq);
+            st.forget_after_fetch.clear();
             st.more = fresh > 0 && rows.size() == limit;
             dispatch(self);
             if (st.fetch_again)
@@ -104,6 +117,9 @@ void fetch(self_ptr self, bool from_start) {
           [self](caf::error& err) {
             auto& st = self->state;
             st.fetching = false;
+            for (auto seq : st.forget_after_fetch)
+              st.known.erase(seq);
+            st.forget_after_fetch.clear();
             st.last_error = "reading the outbox: " + render(err);
             spdlog::warn("outbox: {}", st.last_error);
           });
@@ -183,18 +199,27 @@ void failed(self_ptr self, const std::string& key, const caf::error& err) {
       = ev.attempts == 1 || dead ? spdlog::level::warn : spdlog::level::debug;
   spdlog::log(level, "outbox: delivering {} {} failed (attempt {}{}): {}",
               ev.topic, ev.id, ev.attempts, dead ? ", giving up" : "", text);
+  // A dead row stays known until storage has marked it: a poll in between
+  // would read it again and deliver it once more. Once marked, it is not
+  // fetched again; if marking failed, it is still pending and may be.
+  auto seq = ev.seq;
   self->request(st.store, st.settings.storage_timeout, atom::outbox_failed_v,
-                ev.seq, text, dead)
-      .then([](caf::ok_atom) {},
-            [](caf::error& err) {
-              spdlog::warn("outbox: recording a failure failed: {}",
-                           render(err));
-            });
+                seq, text, dead)
+      .then(
+          [self, seq, dead](caf::ok_atom) {
+            if (dead)
+              forget(self->state, seq);
+          },
+          [self, seq, dead](caf::error& err) {
+            spdlog::warn("outbox: recording a failure failed: {}",
+                         render(err));
+            if (dead)
+              forget(self->state, seq);
+          });
   if (dead) {
     // The row stays in the outbox, marked dead; later events of the key go
     // on rather than waiting forever behind it.
     auto& q = st.queues[key];
-    st.known.erase(q.front().seq); // dead rows are not fetched again
     q.pop_front();
     --st.queued;
     st.deferrals.erase(key);

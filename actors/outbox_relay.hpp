@@ -61,6 +61,8 @@ struct outbox_relay_state {
   /// Seqs of the rows this relay holds: queued, or delivered and not yet
   /// deleted. A fetch skips them.
   std::set<uint64_t> known;
+  /// Rows marked dead while a read was under way: known until it ends.
+  std::vector<uint64_t> forget_after_fetch;
   /// Events read and not yet delivered, per key, in seq order.
   std::map<std::string, std::deque<event>> queues;
   size_t queued = 0;

@@ -66,7 +66,7 @@ caf::error check_reset(fake_store& s, const std::string& hash) {
 
 } // namespace
 
-storage_actor::behavior_type fake_storage(storage_actor::pointer,
+storage_actor::behavior_type fake_storage(storage_actor::pointer self,
                                           std::shared_ptr<fake_store> store) {
   return {
       [store](atom::create, const request_context& ctx,
@@ -312,6 +312,13 @@ storage_actor::behavior_type fake_storage(storage_actor::pointer,
               uint32_t limit) -> caf::result<std::vector<event>> {
         if (store->down)
           return unavailable();
+        if (!store->hold_failures && !store->held_failures.empty()) {
+          // Released: recorded and answered now, inside this actor, before
+          // this read (which then sees them).
+          for (auto& release : store->held_failures)
+            release();
+          store->held_failures.clear();
+        }
         store->fetched_after.push_back(after);
         std::vector<event> result;
         result.reserve(std::min<size_t>(limit, store->outbox.size()));
@@ -331,21 +338,38 @@ storage_actor::behavior_type fake_storage(storage_actor::pointer,
           store->after_outbox_done(*store);
         return caf::ok_atom_v;
       },
-      [store](atom::outbox_failed, uint64_t seq, const std::string& error,
-              bool dead) -> caf::result<caf::ok_atom> {
+      [self, store](atom::outbox_failed, uint64_t seq, const std::string& error,
+                    bool dead) -> caf::result<caf::ok_atom> {
         if (store->down)
           return unavailable();
-        auto i = store->outbox.find(seq);
-        if (i == store->outbox.end())
-          return caf::make_error(ec::not_found, std::string{"no outbox row"});
-        ++i->second.attempts;
-        store->last_error = error;
-        if (dead) {
-          store->dead.insert(seq);
-          auto& ev = i->second;
-          store->dead_events.push_back(
-              dead_event{ev.topic, ev.id, ev.attempts, error, store->now * 1000});
+        auto record = [store, seq, error, dead]() -> caf::error {
+          auto i = store->outbox.find(seq);
+          if (i == store->outbox.end())
+            return caf::make_error(ec::not_found,
+                                   std::string{"no outbox row"});
+          ++i->second.attempts;
+          store->last_error = error;
+          if (dead) {
+            store->dead.insert(seq);
+            auto& ev = i->second;
+            store->dead_events.push_back(dead_event{
+                ev.topic, ev.id, ev.attempts, error, store->now * 1000});
+          }
+          return caf::none;
+        };
+        if (store->hold_failures) {
+          // Neither recorded nor answered until the test releases it.
+          auto rp = self->make_response_promise<caf::ok_atom>();
+          store->held_failures.emplace_back([record, rp]() mutable {
+            if (auto err = record())
+              rp.deliver(std::move(err));
+            else
+              rp.deliver(caf::ok_atom_v);
+          });
+          return rp;
         }
+        if (auto err = record())
+          return err;
         return caf::ok_atom_v;
       },
       [store](atom::outbox, atom::status) -> caf::result<outbox_status> {

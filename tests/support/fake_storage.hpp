@@ -34,6 +34,10 @@ struct fake_store {
   std::set<uint64_t> dead;
   /// What the status shows of the dead rows, oldest first.
   std::vector<dead_event> dead_events;
+  /// If set, outbox_failed is neither recorded nor answered until the flag
+  /// is cleared: the next outbox_fetch then runs `held_failures` first.
+  bool hold_failures = false;
+  std::vector<std::function<void()>> held_failures;
   std::string last_error;
   uint64_t next_seq = 1;
   /// token hash -> reset.

@@ -193,6 +193,27 @@ CAF_TEST(after max_attempts a row is dead and its key moves on) {
             != std::string::npos);
 }
 
+CAF_TEST(a row given up on is not delivered again before storage marked it) {
+  auto a1 = add(1, topic_user_created);
+  log->fail_ids.insert(a1);
+  start();
+  pass(2s); // attempts at 0s and 1s
+  store->hold_failures = true;
+  pass(2s); // the third attempt: dead, but storage has not marked it yet
+  auto ids = seen_ids();
+  CAF_CHECK_EQUAL(std::count(ids.begin(), ids.end(), a1), 3);
+  CAF_REQUIRE_EQUAL(store->held_failures.size(), 1u);
+  pass(1s); // polls read the row, still pending in storage
+  ids = seen_ids();
+  CAF_CHECK_EQUAL(std::count(ids.begin(), ids.end(), a1), 3);
+  store->hold_failures = false; // the next read records and answers it
+  pass(2s);
+  CAF_CHECK(store->held_failures.empty());
+  ids = seen_ids();
+  CAF_CHECK_EQUAL(std::count(ids.begin(), ids.end(), a1), 3);
+  CAF_CHECK_EQUAL(store->dead.size(), 1u);
+}
+
 CAF_TEST(a new relay delivers what an old one did not get rid of) {
   auto e1 = add(1, topic_user_created);
   log->silent = true; // the bus never gets an answer: nothing is done
