@@ -36,40 +36,6 @@ caf::error fault(std::string text) {
   return caf::make_error(ec::internal, std::move(text));
 }
 
-/// Splits a file into statements: each ends with ";" at the end of a line.
-/// Lines that are `--` comments are left out.
-std::vector<std::string> split_statements(const std::string& sql) {
-  std::vector<std::string> out;
-  std::string current;
-  auto flush = [&] {
-    auto first = current.find_first_not_of(" \t\r\n");
-    if (first != std::string::npos)
-      out.push_back(current.substr(first));
-    current.clear();
-  };
-  size_t pos = 0;
-  while (pos < sql.size()) {
-    auto end = sql.find('\n', pos);
-    if (end == std::string::npos)
-      end = sql.size();
-    auto line = sql.substr(pos, end - pos);
-    pos = end + 1;
-    auto first = line.find_first_not_of(" \t\r");
-    if (first == std::string::npos || line.compare(first, 2, "--") == 0)
-      continue;
-    auto last = line.find_last_not_of(" \t\r");
-    if (line[last] == ';') {
-      current += line.substr(0, last);
-      flush();
-    } else {
-      current += line;
-      current += '\n';
-    }
-  }
-  flush();
-  return out;
-}
-
 /// Reads the version from a name like "001_users.sql".
 caf::expected<std::vector<compiled>> compiled_migrations() {
   std::vector<compiled> out;
@@ -152,6 +118,40 @@ caf::error apply_pending(mysql::connection& db) {
 }
 
 } // namespace
+
+/// Splits a file into statements: each ends with ";" at the end of a line.
+/// Lines that are `--` comments are left out.
+std::vector<std::string> split_statements(const std::string& sql) {
+  std::vector<std::string> out;
+  std::string current;
+  auto flush = [&] {
+    auto first = current.find_first_not_of(" \t\r\n");
+    if (first != std::string::npos)
+      out.push_back(current.substr(first));
+    current.clear();
+  };
+  size_t pos = 0;
+  while (pos < sql.size()) {
+    auto end = sql.find('\n', pos);
+    if (end == std::string::npos)
+      end = sql.size();
+    auto line = sql.substr(pos, end - pos);
+    pos = end + 1;
+    auto first = line.find_first_not_of(" \t\r");
+    if (first == std::string::npos || line.compare(first, 2, "--") == 0)
+      continue;
+    auto last = line.find_last_not_of(" \t\r");
+    if (line[last] == ';') {
+      current += line.substr(0, last);
+      flush();
+    } else {
+      current += line;
+      current += '\n';
+    }
+  }
+  flush();
+  return out;
+}
 
 caf::error migrate(const mysql_settings& cfg) {
   if (cfg.database.empty())

@@ -2,6 +2,7 @@
 // (file names `NNN_description.sql`, applied in name order).
 #pragma once
 
+#include <string>
 #include <vector>
 
 namespace herald::storage {
@@ -15,5 +16,9 @@ struct migration {
 
 /// All migrations in order.
 const std::vector<migration>& migrations();
+
+/// Splits a migration into its statements: each ends with ";" at the end of
+/// a line; lines that are `--` comments are left out.
+std::vector<std::string> split_statements(const std::string& sql);
 
 } // namespace herald::storage

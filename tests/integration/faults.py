@@ -255,37 +255,34 @@ def scenario(name):
     return not SCENARIOS or name in SCENARIOS
 
 
-def rabbit_kill9():
-    os.kill(server_pid("rabbitmq"), signal.SIGKILL)
-    time.sleep(2)
-    local_servers("start", "rabbitmq")
+def kill_and_restart(kind):
+    """kill -9 the test server of `kind` (mysql or rabbitmq), start it
+    again."""
+    def fault():
+        os.kill(server_pid(kind), signal.SIGKILL)
+        time.sleep(2)
+        local_servers("start", kind)
+    return fault
 
 
-def rabbit_freeze():
-    pid = server_pid("rabbitmq")
-    os.kill(pid, signal.SIGSTOP)
-    time.sleep(8)  # heartbeat 2 s: the node gives the connection up
-    os.kill(pid, signal.SIGCONT)
-
-
-def mysql_kill9():
-    os.kill(server_pid("mysql"), signal.SIGKILL)
-    time.sleep(2)
-    local_servers("start", "mysql")
-
-
-def mysql_freeze():
-    pid = server_pid("mysql")
-    os.kill(pid, signal.SIGSTOP)
-    time.sleep(8)
-    os.kill(pid, signal.SIGCONT)
+def freeze(kind, seconds=8):
+    """SIGSTOP the test server of `kind` for longer than the node's
+    heartbeat (2 s) and connection timeouts, then SIGCONT."""
+    def fault():
+        pid = server_pid(kind)
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            time.sleep(seconds)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+    return fault
 
 
 with Database() as db:
-    for name, fault in [("rabbitmq-kill-9", rabbit_kill9),
-                        ("rabbitmq-sigstop", rabbit_freeze),
-                        ("mariadb-kill-9", mysql_kill9),
-                        ("mariadb-sigstop", mysql_freeze)]:
+    for name, fault in [("rabbitmq-kill-9", kill_and_restart("rabbitmq")),
+                        ("rabbitmq-sigstop", freeze("rabbitmq")),
+                        ("mariadb-kill-9", kill_and_restart("mysql")),
+                        ("mariadb-sigstop", freeze("mysql"))]:
         if not scenario(name):
             continue
         s = Scenario(name, db)

@@ -488,38 +488,13 @@ struct old_database : fixture {
       auto version = std::stoi(m.name);
       if (version > 4)
         break;
-      for (auto& statement : statements(m.sql))
+      for (auto& statement : storage::split_statements(m.sql))
         REQUIRE_OK(conn.execute(statement));
       REQUIRE_OK(conn.execute("INSERT INTO schema_migrations VALUES "
                               "(?, ?, ?, UNIX_TIMESTAMP())",
                               {int64_t{version}, std::string{m.name},
                                sha256_hex(m.sql)}));
     }
-  }
-
-  /// The statements of a migration file: `--` lines left out, split at a
-  /// ";" that ends a line.
-  static std::vector<std::string> statements(const std::string& sql) {
-    std::vector<std::string> out;
-    std::string current;
-    size_t pos = 0;
-    while (pos < sql.size()) {
-      auto end = sql.find('\n', pos);
-      if (end == std::string::npos)
-        end = sql.size();
-      auto line = sql.substr(pos, end - pos);
-      pos = end + 1;
-      auto first = line.find_first_not_of(" \t");
-      if (first == std::string::npos || line.compare(first, 2, "--") == 0)
-        continue;
-      if (line.back() == ';') {
-        out.push_back(current + line.substr(0, line.size() - 1));
-        current.clear();
-      } else {
-        current += line + "\n";
-      }
-    }
-    return out;
   }
 
   /// A user, a stored token hash and a pending old-format event with the
