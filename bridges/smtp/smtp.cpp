@@ -48,25 +48,13 @@ struct transcript {
   std::string command;
 };
 
-/// The verb of a command line as curl sent it: "RCPT TO:<a@b>" -> "RCPT".
-std::string verb_of(const char* data, size_t size) {
-  std::string verb;
-  for (size_t i = 0; i < size && i < 16; ++i) {
-    auto c = data[i];
-    if (c == ' ' || c == '\r' || c == '\n')
-      break;
-    verb += static_cast<char>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
-  }
-  return verb;
-}
-
 int record_reply(CURL*, curl_infotype type, char* data, size_t size,
                  void* userp) {
   auto* t = static_cast<transcript*>(userp);
   if (type == CURLINFO_HEADER_OUT) {
     // Commands; the message itself goes out as CURLINFO_DATA_OUT, so the
     // reply after it is still taken as DATA's.
-    t->command = verb_of(data, size);
+    t->command = smtp_command_verb(std::string_view{data, size});
     return 0;
   }
   if (type != CURLINFO_HEADER_IN)
@@ -112,10 +100,29 @@ struct slist_deleter {
 
 } // namespace
 
+std::string smtp_command_verb(std::string_view line) {
+  std::string verb;
+  for (size_t i = 0; i < line.size() && i < 8; ++i) {
+    auto c = line[i];
+    if (c == ' ' || c == '\r' || c == '\n')
+      break;
+    verb += static_cast<char>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
+  }
+  for (auto known : {"EHLO", "HELO", "STARTTLS", "AUTH", "MAIL", "RCPT",
+                     "DATA", "RSET", "QUIT", "NOOP", "VRFY"})
+    if (verb == known)
+      return verb;
+  // Not a command: a line of an AUTH exchange (base64 of the user name or
+  // the password). Nothing of it is kept.
+  return "AUTH";
+}
+
 caf::error classify_smtp_failure(int code, const std::string& command,
                                  std::string text) {
-  bool about_the_mail
-      = command == "MAIL" || command == "RCPT" || command == "DATA";
+  // MAIL FROM names our configured sender: its refusal (must authenticate,
+  // sender rejected, rate limit, no storage) is the server's or our
+  // configuration's, never this mail's. RCPT and DATA are about the mail.
+  bool about_the_mail = command == "RCPT" || command == "DATA";
   // 421: the server closes the connection, whatever the command.
   if (about_the_mail && code != 421) {
     if (code >= 400 && code < 500)

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <functional>
 #include <string>
+#include <string_view>
 
 #include <curl/curl.h>
 
@@ -56,6 +57,12 @@ caf::error check_settings(const smtp_settings& settings,
 /// send_mail call it, before any thread uses curl.
 void init_curl();
 
+/// The verb of a command line curl sent ("RCPT TO:<a@b>" -> "RCPT"), one
+/// of the SMTP verbs; any other line (a step of an AUTH exchange: base64 of
+/// a user name or password) is "AUTH", so nothing of it reaches an error
+/// text or a log.
+std::string smtp_command_verb(std::string_view line);
+
 /// Sends one mail and blocks until the server accepted it (250 after DATA)
 /// or refused it. `handle` is reused when given (keeps the connection and
 /// TLS session; options are reset first), else a handle is made for this
@@ -69,12 +76,12 @@ caf::error send_mail(CURL* handle, const smtp_settings& settings,
 /// reply `code` (0: no refusal, the connection failed) and the `command`
 /// it answered ("MAIL", "RCPT", "DATA" incl. the reply after the message;
 /// "" for the greeting):
-/// - 4xx to MAIL/RCPT/DATA: `deferred` (this mail, for now: retry later);
-/// - 5xx to MAIL/RCPT/DATA: `rejected` (this mail, for good);
+/// - 4xx to RCPT/DATA: `deferred` (this mail, for now: retry later);
+/// - 5xx to RCPT/DATA: `rejected` (this mail, for good);
 /// - anything else, i.e. connection refused, DNS, TLS, timeouts, a closed
-///   connection, 421 to any command, a refused greeting, EHLO, STARTTLS or
-///   AUTH: `unavailable` (the server is out or misconfigured, not the
-///   mail's fault; the caller waits for it).
+///   connection, 421 to any command, a refused greeting, EHLO, STARTTLS,
+///   AUTH or MAIL FROM (our configured sender): `unavailable` (the server is
+///   out or misconfigured, not the mail's fault; the caller waits for it).
 caf::error classify_smtp_failure(int code, const std::string& command,
                                  std::string text);
 

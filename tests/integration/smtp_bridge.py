@@ -54,7 +54,7 @@ MAIL = {
              "<p>" + "lang " * 300 + "</p>\n"),
     "message_id": "9f0c2b7e-live-test",
 }
-SUITE_TESTS = 5
+SUITE_TESTS = 6
 
 
 # -- servers ----------------------------------------------------------------

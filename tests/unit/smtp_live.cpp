@@ -191,15 +191,18 @@ CAF_TEST(refusals are classified by reply code and command) {
   };
   // This mail, for now: retried later without counting an attempt.
   CAF_CHECK_EQUAL(code(451, "RCPT"), ec::deferred);
-  CAF_CHECK_EQUAL(code(450, "MAIL"), ec::deferred);
   CAF_CHECK_EQUAL(code(452, "DATA"), ec::deferred);
   // This mail, for good.
   CAF_CHECK_EQUAL(code(550, "RCPT"), ec::rejected);
-  CAF_CHECK_EQUAL(code(553, "MAIL"), ec::rejected);
   CAF_CHECK_EQUAL(code(554, "DATA"), ec::rejected);
   // The server or the connection: an outage, whatever the reply.
   CAF_CHECK_EQUAL(code(421, "RCPT"), ec::unavailable);
   CAF_CHECK_EQUAL(code(421, ""), ec::unavailable);
+  // MAIL FROM names our own sender: its refusal is the server's or our
+  // configuration's (must authenticate, relay denied, rate limit).
+  CAF_CHECK_EQUAL(code(450, "MAIL"), ec::unavailable);
+  CAF_CHECK_EQUAL(code(530, "MAIL"), ec::unavailable);
+  CAF_CHECK_EQUAL(code(553, "MAIL"), ec::unavailable);
   CAF_CHECK_EQUAL(code(554, ""), ec::unavailable);
   CAF_CHECK_EQUAL(code(535, "AUTH"), ec::unavailable);
   CAF_CHECK_EQUAL(code(454, "STARTTLS"), ec::unavailable);
@@ -209,6 +212,17 @@ CAF_TEST(refusals are classified by reply code and command) {
   CAF_CHECK_EQUAL(
       message_of(classify_smtp_failure(451, "RCPT", "smtp h: 451 later")),
       "smtp h: 451 later");
+}
+
+CAF_TEST(only smtp verbs are kept of the lines sent) {
+  CAF_CHECK_EQUAL(smtp_command_verb("RCPT TO:<a@example.org>\r\n"), "RCPT");
+  CAF_CHECK_EQUAL(smtp_command_verb("mail FROM:<a@example.org>\r\n"), "MAIL");
+  CAF_CHECK_EQUAL(smtp_command_verb("AUTH PLAIN\r\n"), "AUTH");
+  CAF_CHECK_EQUAL(smtp_command_verb("EHLO herald\r\n"), "EHLO");
+  // The lines of an AUTH exchange are credentials: none of it is kept.
+  for (auto line : {"AGFsaWNlAHNlY3JldC1wYXNzd29yZA==\r\n",
+                    "c2VjcmV0LXBhc3N3b3Jk\r\n", "DATAX\r\n", ""})
+    CAF_CHECK_EQUAL(smtp_command_verb(line), "AUTH");
 }
 
 CAF_TEST(the bridge refuses a mail that must not be sent) {
