@@ -63,8 +63,9 @@ struct amqp_settings {
   std::chrono::milliseconds retry_delay{1000};
   /// Deferrals (a peer said "not now", SMTP 4xx) of an inbound message
   /// before the dead-letter queue; they do not count as attempts. 0: no
-  /// limit.
-  uint32_t max_deferrals = 500;
+  /// limit, the default: a mail server that answers 4xx to every RCPT is
+  /// out, and an outage must not cost mail.
+  uint32_t max_deferrals = 0;
   /// Time a handler gets for one delivery; no answer in time is an outage.
   std::chrono::seconds handler_timeout{30};
   /// An inbound route whose handler is out (`unavailable`, no answer in
