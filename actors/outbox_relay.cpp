@@ -303,11 +303,20 @@ void dispatch(self_ptr self) {
     i = st.retry_at.erase(i);
     mark_ready(st, key);
   }
-  // The oldest first, whatever their keys.
+  // The oldest first, whatever their keys. A probe takes turns instead:
+  // the one after the last probe, so that an event failing on its own with
+  // `unavailable` cannot hold every other key back for ever.
   std::vector<std::string> keys;
-  for (auto i = st.ready.begin(); i != st.ready.end() && keys.size() < room;
-       ++i)
+  auto i = st.ready.begin();
+  if (st.outage > 0) {
+    i = st.ready.lower_bound({st.last_probe + 1, std::string{}});
+    if (i == st.ready.end())
+      i = st.ready.begin();
+  }
+  for (; i != st.ready.end() && keys.size() < room; ++i)
     keys.push_back(i->second);
+  if (st.outage > 0 && !keys.empty())
+    st.last_probe = st.queues[keys.front()].front().seq;
   for (auto& key : keys)
     deliver(self, key);
 }

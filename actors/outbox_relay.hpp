@@ -84,6 +84,9 @@ struct outbox_relay_state {
   /// event probes.
   uint32_t outage = 0;
   clock::time_point paused_until;
+  /// Sequence number of the last event that probed an outage: the next
+  /// probe is the next one after it.
+  uint64_t last_probe = 0;
   /// Delivered rows not yet deleted.
   std::vector<uint64_t> done;
   bool fetching = false;

@@ -25,6 +25,8 @@ struct handler_log {
   std::set<std::string> fail_ids;
   /// Events with these ids are deferred (ec::deferred: refused for now).
   std::set<std::string> defer_ids;
+  /// Events with these ids fail with ec::unavailable, as in an outage.
+  std::set<std::string> unavailable_ids;
 };
 
 inline event_handler_actor::behavior_type
@@ -39,6 +41,8 @@ recording_handler(event_handler_actor::pointer self,
           return log->fail_with;
         if (log->fail_ids.count(ev.id) > 0)
           return caf::make_error(ec::rejected, "refusing " + ev.id);
+        if (log->unavailable_ids.count(ev.id) > 0)
+          return caf::make_error(ec::unavailable, "down for " + ev.id);
         if (log->defer_ids.count(ev.id) > 0)
           return caf::make_error(ec::deferred, "not now " + ev.id);
         return caf::ok_atom_v;

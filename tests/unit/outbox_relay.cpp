@@ -292,6 +292,25 @@ CAF_TEST(an outage costs no attempt however long it lasts) {
   CAF_CHECK_EQUAL(st->last_error, "");
 }
 
+CAF_TEST(probes take turns so one event failing unavailable holds back no other) {
+  auto a = add(1, topic_user_created);
+  auto b = add(2, topic_user_created);
+  auto c = add(3, topic_user_created);
+  // `a` alone fails as if something were down, for good.
+  log->fail_with = caf::make_error(ec::unavailable, std::string{"down"});
+  start();
+  log->fail_with = caf::error{};
+  log->fail_ids.clear();
+  // From now on only `a` fails (as an outage).
+  log->unavailable_ids.insert(a);
+  pass(20s);
+  auto ids = seen_ids();
+  CAF_CHECK_EQUAL(std::count(ids.begin(), ids.end(), b), 2);
+  CAF_CHECK_EQUAL(std::count(ids.begin(), ids.end(), c), 2);
+  CAF_CHECK_EQUAL(store->outbox.size(), 1u); // only `a` is left
+  CAF_CHECK(store->dead.empty());
+}
+
 CAF_TEST(a deferred event waits on its own key without counting attempts) {
   auto a1 = add(1, topic_user_created);
   auto a2 = add(1, topic_user_updated);
