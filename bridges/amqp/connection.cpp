@@ -351,8 +351,10 @@ connection::publish_batch(const std::vector<outgoing>& batch,
   auto n = batch.size();
   std::vector<confirm_result> result(n);
   auto fail_all = [&](const caf::error& err) {
-    for (auto& res : result)
+    for (auto& res : result) {
+      res.what = confirm_result::outcome::failed;
       res.error = err;
+    }
     return result;
   };
   if (n == 0)
