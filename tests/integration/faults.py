@@ -21,6 +21,7 @@ scaled down by configuration so that a fault outlasts all of them.
 A broker that nacks (a queue at x-max-length with reject-publish) has its
 own script: amqp_nack.py."""
 
+import contextlib
 import json
 import os
 import secrets
@@ -278,6 +279,18 @@ def freeze(kind, seconds=8):
     return fault
 
 
+@contextlib.contextmanager
+def running(name, db):
+    """A scenario from start to clean-up: its node stopped, its queues gone,
+    the users it made deleted (the next scenario counts rows from zero)."""
+    s = Scenario(name, db)
+    try:
+        yield s
+    finally:
+        s.close()
+        sql("DELETE FROM users", db.name)
+
+
 with Database() as db:
     for name, fault in [("rabbitmq-kill-9", kill_and_restart("rabbitmq")),
                         ("rabbitmq-sigstop", freeze("rabbitmq")),
@@ -285,19 +298,14 @@ with Database() as db:
                         ("mariadb-sigstop", freeze("mysql"))]:
         if not scenario(name):
             continue
-        s = Scenario(name, db)
-        try:
+        with running(name, db) as s:
             s.load(fault)
             s.verdict()
-        finally:
-            s.close()
-        sql("DELETE FROM users", db.name)
 
     if scenario("node-sigkill"):
         # Killed while registrations, relay deliveries and mails are in
         # flight; a new node on the same database and queues takes over.
-        s = Scenario("node-sigkill", db)
-        try:
+        with running("node-sigkill", db) as s:
             def kill_node():
                 s.node.proc.kill()
                 s.node.proc.wait(timeout=10)
@@ -305,15 +313,11 @@ with Database() as db:
                 s.node.start()
             s.load(kill_node, fault_after=1.5)
             s.verdict()
-        finally:
-            s.close()
-        sql("DELETE FROM users", db.name)
 
     if scenario("smtp-down"):
         # Longer than every retry and probe delay together (0.1+0.2+0.4 s
         # retries, probes up to 1 s): nothing may be dead-lettered.
-        s = Scenario("smtp-down", db)
-        try:
+        with running("smtp-down", db) as s:
             held = []
 
             def smtp_outage():
@@ -331,15 +335,11 @@ with Database() as db:
                          if r["route"].startswith("in " + s.queue + " "))
             check(route["dead_lettered"] == 0,
                   "smtp-down: nothing dead-lettered: %s" % route)
-        finally:
-            s.close()
-        sql("DELETE FROM users", db.name)
 
     if scenario("smtp-refusals"):
         # 451 then 250 for one address: mailed once; 550 for another: that
         # one message is dead-lettered, every other goes out.
-        s = Scenario("smtp-refusals", db)
-        try:
+        with running("smtp-refusals", db) as s:
             later = "%s-3@example.org" % s.tag
             never = "%s-5@example.org" % s.tag
             s.sink.refuse(later, "451 4.7.1 Try again later",
@@ -366,16 +366,12 @@ with Database() as db:
                   % dead)
             check(dead and "550" in dead[0][1],
                   "smtp-refusals: with the server's reason: %s" % dead)
-        finally:
-            s.close()
-        sql("DELETE FROM users", db.name)
 
     if scenario("unroutable"):
-        # user.* is published, only user.created has a queue (and the
-        # observer): a rename and a delete are unroutable. Those two rows go
-        # dead on their own; registrations keep being mailed meanwhile.
-        s = Scenario("unroutable", db)
-        try:
+        # user.* is published (mandatory), only user.created has queues (the
+        # mailer's and the observer's): a rename is unroutable. Its row goes
+        # dead on its own; registrations keep being mailed meanwhile.
+        with running("unroutable", db) as s:
             first = ctl_json(s.node, "user", "create", "--name", "Victim",
                              "--email", "victim-%s@example.org" % s.tag,
                              "--password", PW)
@@ -393,7 +389,5 @@ with Database() as db:
             check("user.updated" in st and "dead events" in st,
                   "unroutable: outbox status lists it: %s" % st)
             s.verdict(expect_dead=1)
-        finally:
-            s.close()
 
 finish()
