@@ -57,6 +57,9 @@ struct fixture : test_coordinator_fixture<config> {
 
 /// Returns the herald error code of `err`, or ec::none for other categories.
 inline herald::ec code_of(const caf::error& err) {
+  // A none error has no category to ask (CAF 0.17.6 crashes on it).
+  if (!err)
+    return herald::ec::none;
   if (err.category() != caf::atom("herald"))
     return herald::ec::none;
   return static_cast<herald::ec>(err.code());
