@@ -255,7 +255,8 @@ void schedule_probe(coordinator_ptr self) {
   self->delayed_send(self, out.pause, atom::wake_v, ++out.timer);
 }
 
-/// Takes the oldest held delivery to the handler as the probe.
+/// Takes a held delivery to the handler as the probe: the one after the
+/// last probe in (epoch, tag) order, else the first (probes take turns).
 void probe(coordinator_ptr self) {
   auto& out = self->state.outage;
   if (out.held.empty()) {
@@ -263,8 +264,23 @@ void probe(coordinator_ptr self) {
     out.probe_due = true;
     return;
   }
-  auto x = std::move(out.held.front());
-  out.held.pop_front();
+  auto key = [](const inbound_state::in_hand& x) {
+    return std::make_pair(x.ref.epoch, x.ref.tag);
+  };
+  auto next = out.held.end();
+  auto first = out.held.begin();
+  for (auto i = out.held.begin(); i != out.held.end(); ++i) {
+    if (key(*i) < key(*first))
+      first = i;
+    if (key(*i) > out.last_probe
+        && (next == out.held.end() || key(*i) < key(*next)))
+      next = i;
+  }
+  if (next == out.held.end())
+    next = first;
+  auto x = std::move(*next);
+  out.held.erase(next);
+  out.last_probe = key(x);
   x.probe = true;
   out.probing = true;
   dispatch(self, std::move(x));
@@ -287,6 +303,9 @@ void hold(coordinator_ptr self, inbound_state::in_hand x,
     out.pause = probe_min(st.settings);
     out.since = self->clock().now();
     out.reason = reason;
+    // Probes start with the one after it: if it fails for reasons of its
+    // own, the others are not kept waiting behind it.
+    out.last_probe = {x.ref.epoch, x.ref.tag};
     spdlog::warn("amqp: queue {} paused: {}; holding its deliveries (not "
                  "counted as attempts), probing with one in {} ms",
                  st.route.queue, reason, out.pause.count());
@@ -334,12 +353,43 @@ void answer(coordinator_ptr self, inbound_state::in_hand& x,
   auto& st = self->state;
   st.refs.erase({x.ref.epoch, x.ref.tag});
   auto outcome = decide(st.settings, x.ref, x.attempts, err, x.deferrals);
+  auto& out = st.outage;
+  auto key = std::make_pair(x.ref.epoch, x.ref.tag);
   if (outcome.what == verdict::hold) {
-    hold(self, std::move(x), outcome.reason);
+    auto i = out.failed.find(key);
+    if (i == out.failed.end() || i->second == out.worked) {
+      // The first outage failure, or nothing worked since the last one.
+      if (x.ref.epoch >= st.epoch)
+        out.failed[key] = out.worked;
+      hold(self, std::move(x), outcome.reason);
+      return;
+    }
+    // It failed as an outage before, then the route worked for another
+    // delivery, and now this one fails so again: its own failure, an
+    // attempt. The route is not paused for it.
+    out.failed.erase(i);
+    outcome.attempts = x.attempts + 1;
+    outcome.what = outcome.attempts < max_attempts(st.settings)
+                       ? verdict::retry
+                       : verdict::dead;
+    outcome.reason = "failed as unavailable again while the route worked "
+                     "for others: "
+                     + outcome.reason;
+    spdlog::warn("amqp: queue {}: delivery {} ({}): {} ({})", st.route.queue,
+                 x.ref.tag, x.d.msg.message_id, outcome.reason,
+                 to_string(outcome.what));
+    if (x.probe && out.paused) {
+      out.probing = false;
+      schedule_probe(self); // The next one, after the same pause.
+    }
+    outcome.d = std::move(x.d);
+    emit(self, std::move(x.to), std::move(outcome));
     return;
   }
+  out.failed.erase(key);
+  ++out.worked;
   if (x.probe)
-    st.outage.probing = false;
+    out.probing = false;
   resume(self);
   if (outcome.what != verdict::ack)
     outcome.d = std::move(x.d);
@@ -382,6 +432,8 @@ void new_epoch(coordinator_ptr self, uint64_t epoch) {
   held.erase(std::remove_if(held.begin(), held.end(),
                             [epoch](auto& x) { return x.ref.epoch < epoch; }),
              held.end());
+  auto& failed = st.outage.failed;
+  failed.erase(failed.begin(), failed.lower_bound({epoch, 0}));
 }
 
 } // namespace
@@ -453,6 +505,7 @@ inbound(coordinator_actor::stateful_pointer<inbound_state> self,
             dispatch(self, std::move(x));
           } else if (out.probe_due && !out.probing) {
             out.probe_due = false;
+            out.last_probe = {ref.epoch, ref.tag};
             x.probe = true;
             out.probing = true;
             dispatch(self, std::move(x));

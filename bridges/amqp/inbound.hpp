@@ -21,15 +21,21 @@
 //   delivery (unacked, so the prefetch window fills and the broker sends no
 //   more), pauses the route, and after outage_probe_min hands ONE held
 //   delivery to the handler as a probe; each failed probe doubles the pause
-//   up to outage_probe_max. The first answer that is not an outage resumes
-//   the route and hands every held delivery over at once. A reconnect (new
-//   epoch) drops the held deliveries of the old connection: the broker
-//   redelivers them.
+//   up to outage_probe_max; probes take turns (the held one after the last
+//   probe; the delivery that started the pause is not the first). The first
+//   answer that is not an outage resumes the route and hands every held
+//   delivery over at once. A delivery that fails as an outage again after
+//   the route worked for another one meanwhile fails for reasons of its own
+//   (a recipient-specific 421, a handler that hangs on it): counted as an
+//   attempt like any failure of its own, and the route is not paused for
+//   it. A reconnect (new epoch) drops the held deliveries of the old
+//   connection: the broker redelivers them.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -288,6 +294,18 @@ struct inbound_state {
     caf::actor_clock::time_point since;
     /// The failure that paused it.
     std::string reason;
+    /// The delivery probed last (or that started the pause): the next
+    /// probe is the held one after it in (epoch, tag) order, so probes take
+    /// turns and one bad delivery is not probed while others wait.
+    std::pair<uint64_t, uint64_t> last_probe{0, 0};
+    /// Non-outage answers so far (the route worked for someone).
+    uint64_t worked = 0;
+    /// Deliveries that failed as an outage, by (epoch, tag): `worked` at
+    /// their last such failure. One that fails so again after the route
+    /// worked for another one meanwhile fails for reasons of its own: an
+    /// attempt. Erased on any other outcome and on a new epoch (bounded by
+    /// the prefetch window).
+    std::map<std::pair<uint64_t, uint64_t>, uint64_t> failed;
   };
   amqp_settings settings;
   inbound_route route;

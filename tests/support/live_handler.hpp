@@ -44,6 +44,14 @@ public:
     codes_[id] = code;
   }
 
+  /// The next `n` deliveries, whatever their id, fail with ec::unavailable:
+  /// an outage of everything (fail_times fails one event, and another one
+  /// succeeding meanwhile shows the route works).
+  void fail_all(int n) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    all_failures_ = n;
+  }
+
   /// The code the last failure of `id` is answered with.
   ec failure_code(const std::string& id) const {
     std::lock_guard<std::mutex> guard{mtx_};
@@ -71,6 +79,10 @@ public:
   answer record(const event& ev) {
     std::lock_guard<std::mutex> guard{mtx_};
     seen_.push_back({ev, std::chrono::steady_clock::now()});
+    if (all_failures_ > 0) {
+      --all_failures_;
+      return answer::fail;
+    }
     if (auto i = failures_.find(ev.id); i != failures_.end() && i->second > 0) {
       --i->second;
       return answer::fail;
@@ -90,6 +102,7 @@ private:
   mutable std::mutex mtx_;
   std::vector<entry> seen_;
   std::map<std::string, int> failures_;
+  int all_failures_ = 0;
   std::map<std::string, ec> codes_;
   bool hold_ = false;
   size_t held_ = 0;

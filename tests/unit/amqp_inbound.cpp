@@ -549,14 +549,15 @@ CAF_TEST(an outage holds deliveries and probes with one at doubling pauses) {
   send(3, 0, "ev-3");
   sched.run();
   CAF_CHECK_EQUAL(log->seen.size(), 2u);
-  // Probe after outage_probe_min (1 s): ONE delivery, the oldest.
+  // Probe after outage_probe_min (1 s): ONE delivery, the one after the
+  // delivery that paused the route (probes take turns).
   sched.advance_time(999ms);
   sched.run();
   CAF_CHECK_EQUAL(log->seen.size(), 2u);
   sched.advance_time(1ms);
   sched.run();
   CAF_REQUIRE_EQUAL(log->seen.size(), 3u);
-  CAF_CHECK_EQUAL(log->seen[2].id, "ev-1");
+  CAF_CHECK_EQUAL(log->seen[2].id, "ev-2");
   CAF_CHECK(self->mailbox().empty());
   // It failed: the next probe only after 2 s, with another delivery.
   sched.advance_time(1999ms);
@@ -565,7 +566,7 @@ CAF_TEST(an outage holds deliveries and probes with one at doubling pauses) {
   sched.advance_time(1ms);
   sched.run();
   CAF_REQUIRE_EQUAL(log->seen.size(), 4u);
-  CAF_CHECK_EQUAL(log->seen[3].id, "ev-2");
+  CAF_CHECK_EQUAL(log->seen[3].id, "ev-3");
   // Then 4 s, and 4 s again (outage_probe_max).
   sched.advance_time(3999ms);
   sched.run();
@@ -573,7 +574,7 @@ CAF_TEST(an outage holds deliveries and probes with one at doubling pauses) {
   sched.advance_time(1ms);
   sched.run();
   CAF_REQUIRE_EQUAL(log->seen.size(), 5u);
-  CAF_CHECK_EQUAL(log->seen[4].id, "ev-3");
+  CAF_CHECK_EQUAL(log->seen[4].id, "ev-1");
   sched.advance_time(3999ms);
   sched.run();
   CAF_CHECK_EQUAL(log->seen.size(), 5u);
@@ -616,17 +617,131 @@ CAF_TEST(a failure of the message itself during an outage resumes the route) {
   CAF_CHECK_EQUAL(log->seen.size(), 2u);
   // The probe reaches the mail server, which refuses this one for good:
   // the route works, the message is dead, the held one goes on.
+  // (The probe is ev-2: the one after ev-1, which paused the route.)
   log->fail_with = caf::make_error(ec::rejected, "550 no such user");
   sched.advance_time(1s);
   sched.run();
   auto dead = receive_outcome();
-  CAF_CHECK_EQUAL(dead.ref.tag, 1u);
+  CAF_CHECK_EQUAL(dead.ref.tag, 2u);
   CAF_CHECK_EQUAL(dead.what, verdict::dead);
   CAF_CHECK_EQUAL(dead.attempts, 1u);
   CAF_CHECK_EQUAL(log->seen.size(), 4u);
   auto other = receive_outcome();
-  CAF_CHECK_EQUAL(other.ref.tag, 2u);
+  CAF_CHECK_EQUAL(other.ref.tag, 1u);
   CAF_CHECK_EQUAL(other.what, verdict::dead);
+}
+
+CAF_TEST(a delivery failing unavailable alone costs attempts and stalls
+           nothing) {
+  log->unavailable_ids = {"ev-bad"};
+  // The bad one first, then three good ones, in one burst.
+  self->send(coordinator, atom::handle_v,
+             std::vector<inbound_job>{job(1, 0, "ev-bad"), job(2, 0, "ev-2"),
+                                      job(3, 0, "ev-3"), job(4, 0, "ev-4")});
+  sched.run();
+  // The bad one paused the route, the good ones resumed it, and its second
+  // outage failure after that is its own: a retry with one attempt. All at
+  // once, without waiting for a probe.
+  std::map<uint64_t, inbound_outcome> by_tag;
+  for (int i = 0; i < 4; ++i) {
+    auto x = receive_outcome();
+    by_tag[x.ref.tag] = x;
+  }
+  CAF_REQUIRE_EQUAL(by_tag.size(), 4u);
+  for (uint64_t tag = 2; tag <= 4; ++tag)
+    CAF_CHECK_EQUAL(by_tag[tag].what, verdict::ack);
+  CAF_CHECK_EQUAL(by_tag[1].what, verdict::retry);
+  CAF_CHECK_EQUAL(by_tag[1].attempts, 1u);
+  CAF_CHECK_EQUAL(by_tag[1].d.tag, 1u); // Goes back to be republished.
+  CAF_CHECK(self->mailbox().empty());
+  // Back from the retry queue, alone: it pauses the route again (nothing
+  // else shows that the route works).
+  send(10, 1, "ev-bad");
+  sched.run();
+  CAF_CHECK(self->mailbox().empty());
+  // A good one comes during the pause: it is the next probe (not the bad
+  // one again), handled after one pause, and the bad one fails on its own.
+  send(11, 0, "ev-11");
+  sched.run();
+  CAF_CHECK(self->mailbox().empty());
+  auto seen_before = log->seen.size();
+  sched.advance_time(1s);
+  sched.run();
+  CAF_REQUIRE_EQUAL(log->seen.size(), seen_before + 2);
+  CAF_CHECK_EQUAL(log->seen[seen_before].id, "ev-11");
+  auto good = receive_outcome();
+  CAF_CHECK_EQUAL(good.ref.tag, 11u);
+  CAF_CHECK_EQUAL(good.what, verdict::ack);
+  auto again = receive_outcome();
+  CAF_CHECK_EQUAL(again.ref.tag, 10u);
+  CAF_CHECK_EQUAL(again.what, verdict::retry);
+  CAF_CHECK_EQUAL(again.attempts, 2u);
+  // The last attempt (max_attempts 3): dead, with its reason.
+  self->send(coordinator, atom::handle_v,
+             std::vector<inbound_job>{job(20, 2, "ev-bad"),
+                                      job(21, 0, "ev-21")});
+  sched.run();
+  by_tag.clear();
+  for (int i = 0; i < 2; ++i) {
+    auto x = receive_outcome();
+    by_tag[x.ref.tag] = x;
+  }
+  CAF_CHECK_EQUAL(by_tag[21].what, verdict::ack);
+  CAF_CHECK_EQUAL(by_tag[20].what, verdict::dead);
+  CAF_CHECK_EQUAL(by_tag[20].attempts, 3u);
+  CAF_CHECK(by_tag[20].reason.find("down for ev-bad") != std::string::npos);
+  // Nothing is held or paused afterwards: the next one goes at once.
+  send(30, 0, "ev-30");
+  sched.run();
+  CAF_CHECK_EQUAL(receive_outcome().what, verdict::ack);
+  sched.advance_time(10s);
+  sched.run();
+  CAF_CHECK(self->mailbox().empty());
+}
+
+CAF_TEST(a general outage longer than all delays counts no attempts) {
+  log->fail_with = caf::make_error(ec::unavailable, "smtp down");
+  self->send(coordinator, atom::handle_v,
+             std::vector<inbound_job>{job(1, 2, "ev-1"), job(2, 2, "ev-2"),
+                                      job(3, 0, "ev-3")});
+  sched.run();
+  // A minute of outage (retry delays 0.2 + 0.4 s, probes up to 4 s): every
+  // probe fails, each delivery is probed several times, none is counted.
+  for (int i = 0; i < 60; ++i) {
+    sched.advance_time(1s);
+    sched.run();
+    CAF_REQUIRE(self->mailbox().empty());
+  }
+  CAF_CHECK_GREATER(log->seen.size(), 12u);
+  for (auto& ev : log->seen)
+    CAF_CHECK_EQUAL(ev.attempts, ev.id == "ev-3" ? 0u : 2u);
+  // Back: all acked, none dead.
+  log->fail_with = caf::none;
+  sched.advance_time(4s);
+  sched.run();
+  for (int i = 0; i < 3; ++i)
+    CAF_CHECK_EQUAL(receive_outcome().what, verdict::ack);
+  CAF_CHECK(self->mailbox().empty());
+}
+
+CAF_TEST(probes take turns and skip the delivery that paused the route) {
+  log->fail_with = caf::make_error(ec::unavailable, "smtp down");
+  self->send(coordinator, atom::handle_v,
+             std::vector<inbound_job>{job(1, 0, "ev-1"), job(2, 0, "ev-2"),
+                                      job(3, 0, "ev-3")});
+  sched.run();
+  CAF_REQUIRE_EQUAL(log->seen.size(), 3u);
+  // Pauses 1, 2, 4, 4, 4 s; probes ev-2, ev-3, ev-1, ev-2, ev-3.
+  std::vector<std::string> probes;
+  for (auto pause : {1s, 2s, 4s, 4s, 4s}) {
+    sched.advance_time(pause);
+    sched.run();
+    CAF_REQUIRE_EQUAL(log->seen.size(), 4 + probes.size());
+    probes.push_back(log->seen.back().id);
+  }
+  CAF_CHECK_EQUAL(probes, (std::vector<std::string>{"ev-2", "ev-3", "ev-1",
+                                                    "ev-2", "ev-3"}));
+  CAF_CHECK(self->mailbox().empty());
 }
 
 CAF_TEST(a new connection drops what is held from the old one) {
