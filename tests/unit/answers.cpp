@@ -8,21 +8,14 @@
 
 #include <string>
 
-#include "actors/hasher.hpp"
 #include "actors/password_reset.hpp"
-#include "actors/session.hpp"
-#include "actors/token.hpp"
-#include "actors/user.hpp"
-#include "tests/support/fake_storage.hpp"
 #include "tests/support/recording_handler.hpp"
-#include "tests/test.hpp"
+#include "tests/support/services.hpp"
 
 using namespace herald;
 
 namespace {
 
-const argon2_params cheap{64, 1, 1};
-const jwt::key k1{"k1", std::string(32, '\x11')};
 const std::string huge(1 << 20, 'x');
 
 /// Checks that `res` came back at all, and as an error (the inputs here are
@@ -52,33 +45,9 @@ const std::string huge(1 << 20, 'x');
     CAF_CHECK(answered_);                                                      \
   } while (false)
 
-struct fixture : herald::test::fixture {
-  std::shared_ptr<test::fake_store> store
-      = std::make_shared<test::fake_store>();
-  storage_actor storage = sys.spawn(test::fake_storage, store);
-  hasher_actor hasher = sys.spawn(hasher_worker, cheap);
-  user_actor users;
-  token_actor tokens;
-  session_actor sessions;
+struct fixture : test::services_fixture {
   request_context bad_ctx{std::string(500, 'r'), "test"};
   request_context odd_ctx{"id with spaces\n", "test"};
-
-  token_settings keys() {
-    token_settings s;
-    s.keys.keys = {k1};
-    s.policy.issuer = "herald";
-    s.policy.audience = "herald";
-    return s;
-  }
-
-  fixture() {
-    user_settings us;
-    us.dummy_hash = *hash_password("not a real password at all", cheap);
-    users = sys.spawn(user_service, us, storage, hasher, token_actor{},
-                      outbox_relay_actor{});
-    tokens = sys.spawn(token, keys(), storage);
-    sessions = sys.spawn(session_service, keys(), users);
-  }
 
   uint64_t add_user() {
     auto u = call<user>(users, atom::create_v, ctx,

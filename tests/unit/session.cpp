@@ -2,49 +2,14 @@
 
 #include "actors/session.hpp"
 
-#include "actors/hasher.hpp"
-#include "actors/user.hpp"
-#include "tests/support/fake_storage.hpp"
-#include "tests/test.hpp"
+#include "tests/support/services.hpp"
 
 using namespace herald;
 using herald::test::code_of;
 
 namespace {
 
-// Cheap argon2id parameters: the tests check logic, not cost.
-const argon2_params cheap{64, 1, 1};
-
-const jwt::key k1{"k1", std::string(32, '\x11')};
-
-struct fixture : herald::test::fixture {
-  std::shared_ptr<test::fake_store> store
-      = std::make_shared<test::fake_store>();
-  storage_actor storage = sys.spawn(test::fake_storage, store);
-  hasher_actor hasher = sys.spawn(hasher_worker, cheap);
-  user_actor users;
-  token_actor tokens;
-  session_actor sessions;
-  int64_t now = 1700000000;
-
-  token_settings keys() {
-    token_settings s;
-    s.keys.keys = {k1};
-    s.policy.issuer = "herald";
-    s.policy.audience = "herald";
-    s.now = [this] { return now; };
-    return s;
-  }
-
-  fixture() {
-    user_settings us;
-    us.dummy_hash = *hash_password("not a real password at all", cheap);
-    users = sys.spawn(user_service, us, storage, hasher, token_actor{},
-                      outbox_relay_actor{});
-    tokens = sys.spawn(token, keys(), storage);
-    sessions = sys.spawn(session_service, keys(), users);
-  }
-
+struct fixture : test::services_fixture {
   user add(std::string email, std::string role) {
     auto u = call<user>(users, atom::create_v, ctx,
                         new_user{"Someone", std::move(email),
