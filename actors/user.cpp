@@ -160,21 +160,18 @@ user_service(user_actor::stateful_pointer<user_state> self,
             .then(profile_to(rp), error_to(rp));
         return rp;
       },
-      [self, error_to](atom::list, request_context& ctx, uint32_t page,
-                       uint32_t per_page) -> caf::result<user_page> {
+      [self, error_to](atom::list, request_context& ctx, uint64_t after,
+                       uint32_t limit) -> caf::result<user_page> {
         if (auto err = admit(ctx))
           return err;
-        if (page < 1)
+        if (limit < 1 || limit > 100)
           return caf::make_error(ec::invalid_argument,
-                                 std::string{"page starts at 1"});
-        if (per_page < 1 || per_page > 100)
-          return caf::make_error(ec::invalid_argument,
-                                 std::string{"per_page must be 1 to 100"});
+                                 std::string{"limit must be 1 to 100"});
         // Asked and answered here rather than delegated: storage's answer
         // must come from this actor, never from a storage worker.
         auto rp = self->state.requests.open<user_page>(self);
         self->request(self->state.store, self->state.settings.timeout,
-                      atom::list_v, page, per_page)
+                      atom::list_v, after, limit)
             .then([rp](user_page& p) mutable { rp.deliver(std::move(p)); },
                   error_to(rp));
         return rp;

@@ -327,7 +327,9 @@ void print_user(const options& opts, const user& u) {
          {"updated", format_time(u.updated_at)}});
 }
 
-void print_page(const options& opts, const user_page& p) {
+/// Prints a page and, if there is more, the command that shows the next one.
+/// JSON: {"items": [...], "next": id or null}.
+void print_page(const options& opts, const user_page& p, uint32_t limit) {
   if (opts.as_json) {
     std::cout << json(p).dump(2) << std::endl;
     return;
@@ -336,10 +338,17 @@ void print_page(const options& opts, const user_page& p) {
   for (auto& u : p.items)
     std::printf("%-8llu %-6s %-32s %s\n", static_cast<unsigned long long>(u.id),
                 u.role.c_str(), u.email.c_str(), u.name.c_str());
-  auto pages = p.per_page == 0 ? 0 : (p.total + p.per_page - 1) / p.per_page;
-  std::printf("page %u of %llu, %llu users in all\n", p.page,
-              static_cast<unsigned long long>(pages),
-              static_cast<unsigned long long>(p.total));
+  if (p.next == 0) {
+    std::printf("%zu shown, no more\n", p.items.size());
+    return;
+  }
+  std::string next = "heraldctl";
+  if (opts.node != options{}.node)
+    next += " --node " + opts.node;
+  next += " user list --after " + std::to_string(p.next);
+  if (limit != 20)
+    next += " --limit " + std::to_string(limit);
+  std::printf("%zu shown; next page: %s\n", p.items.size(), next.c_str());
 }
 
 } // namespace
@@ -374,11 +383,15 @@ int main(int argc, char** argv) {
   promote->add_option("id", id_text, "user id")->required();
   auto get = user_cmd->add_subcommand("get", "show a user by id or email");
   get->add_option("id", id_text, "user id or email")->required();
-  uint32_t page = 1, per_page = 20;
-  auto list = user_cmd->add_subcommand("list", "list users");
-  list->add_option("--page", page, "page, starting at 1")
+  uint64_t after = 0;
+  uint32_t limit = 20;
+  auto list = user_cmd->add_subcommand("list", "list users by id, a page at a "
+                                               "time");
+  list->add_option("--after", after,
+                   "list users with an id above this one (the page before "
+                   "prints it; 0 starts at the first)")
       ->capture_default_str();
-  list->add_option("--per-page", per_page, "users per page (1-100)")
+  list->add_option("--limit", limit, "users per page (1-100)")
       ->capture_default_str();
   auto update = user_cmd->add_subcommand("update", "change a user");
   update->add_option("id", id_text, "user id")->required();
@@ -458,7 +471,7 @@ int main(int argc, char** argv) {
               }()},
              {"cluster", s.cluster_endpoint},
              {"storage", s.storage + " (" + s.storage_state + ")"},
-             {"users", std::to_string(s.users)},
+             {"users (estimate)", std::to_string(s.users_estimate)},
              {"started", format_time(s.started_at)},
              {"instance", s.instance},
              {"components", components}});
@@ -479,8 +492,10 @@ int main(int argc, char** argv) {
         print_user(opts, cl.call<user>(false, cl.users(), atom::get_v, ctx,
                                        parse_id(id_text)));
     } else if (*list) {
-      print_page(opts, cl.call<user_page>(false, cl.users(), atom::list_v, ctx,
-                                          page, per_page));
+      print_page(opts,
+                 cl.call<user_page>(false, cl.users(), atom::list_v, ctx, after,
+                                    limit),
+                 limit);
     } else if (*update) {
       user_patch patch;
       patch.set_name = upd_name->count() > 0;

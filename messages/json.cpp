@@ -26,10 +26,10 @@ void to_json(nlohmann::json& j, const user& x) {
 }
 
 void to_json(nlohmann::json& j, const user_page& x) {
-  j = nlohmann::json{{"items", x.items},
-                     {"page", x.page},
-                     {"per_page", x.per_page},
-                     {"total", x.total}};
+  // `next` is null at the end, so that no id is mistaken for a cursor.
+  j = nlohmann::json{{"items", x.items}, {"next", nullptr}};
+  if (x.next != 0)
+    j["next"] = x.next;
 }
 
 void to_json(nlohmann::json& j, const issued_token& x) {
@@ -64,7 +64,7 @@ void to_json(nlohmann::json& j, const node_status& x) {
                      {"storage", x.storage},
                      {"storage_state", x.storage_state},
                      {"started_at", format_time(x.started_at)},
-                     {"users", x.users},
+                     {"users_estimate", x.users_estimate},
                      {"instance", x.instance},
                      {"components", x.components}};
 }

@@ -41,7 +41,9 @@ struct node_status {
   /// "ok" or the error text of the last storage ping.
   std::string storage_state;
   int64_t started_at = 0;
-  uint64_t users = 0;
+  /// Storage's estimate of the number of users (table statistics, not an
+  /// exact count: it may lag behind recent changes).
+  uint64_t users_estimate = 0;
   /// Random, new at every start: tells two starts of a node apart (CAF's
   /// node id does not, see CAF-NOTES.md).
   std::string instance;
@@ -53,20 +55,21 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_status& x) {
   return f(caf::meta::type_name("herald::node_status"), x.name, x.version,
            x.roles, x.cluster_endpoint, x.storage, x.storage_state,
-           x.started_at, x.users, x.instance, x.components);
+           x.started_at, x.users_estimate, x.instance, x.components);
 }
 
 /// What storage reports about itself.
 struct storage_status {
   std::string target;
   std::string state;
-  uint64_t users = 0;
+  /// Estimated from the table statistics (O(1)), not counted.
+  uint64_t users_estimate = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, storage_status& x) {
   return f(caf::meta::type_name("herald::storage_status"), x.target, x.state,
-           x.users);
+           x.users_estimate);
 }
 
 } // namespace herald

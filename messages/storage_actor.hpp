@@ -29,8 +29,10 @@ using storage_actor = caf::typed_actor<
     caf::replies_to<atom::get, uint64_t>::with<account>,
     /// Reads an account by (lower-cased) email; `not_found` if there is none.
     caf::replies_to<atom::get, atom::by_email, std::string>::with<account>,
-    /// Lists accounts ordered by id: (page starting at 1, per_page).
-    caf::replies_to<atom::list, uint32_t, uint32_t>::with<user_page>,
+    /// Lists up to `limit` (at least 1) accounts with id > `after`, ordered
+    /// by id, and the id to continue after (0 at the end): (after, limit).
+    /// One index range read, no OFFSET and no COUNT.
+    caf::replies_to<atom::list, uint64_t, uint32_t>::with<user_page>,
     /// Applies a patch in one transaction and answers the new state;
     /// `not_found` or `conflict` (email taken). Writes user.updated (name,
     /// email or role changed) and user.password_changed (hash changed with a
@@ -41,7 +43,8 @@ using storage_actor = caf::typed_actor<
     /// none. Writes user.deleted to the outbox in the same transaction.
     caf::replies_to<atom::remove, request_context,
                     uint64_t>::with<caf::ok_atom>,
-    /// Pings the database and counts accounts.
+    /// Pings the database and estimates the number of accounts from the
+    /// table statistics (O(1): no COUNT(*)).
     caf::replies_to<atom::status>::with<storage_status>,
     // -- password reset ------------------------------------------------------
     /// In one transaction: counts this email's requests of the last hour

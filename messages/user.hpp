@@ -65,18 +65,18 @@ typename Inspector::result_type inspect(Inspector& f, user_patch& x) {
            x.set_email, x.email, x.set_password, x.password);
 }
 
-/// One page of a user listing, ordered by id.
+/// One page of a user listing, ordered by id (keyset pagination: no
+/// offset and no total, so a page costs the same anywhere in a table of any
+/// size, and stays stable while users are added or deleted).
 struct user_page {
   std::vector<user> items;
-  uint32_t page = 1;
-  uint32_t per_page = 20;
-  uint64_t total = 0;
+  /// The id to pass as `after` for the next page; 0 if there is none.
+  uint64_t next = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, user_page& x) {
-  return f(caf::meta::type_name("herald::user_page"), x.items, x.page,
-           x.per_page, x.total);
+  return f(caf::meta::type_name("herald::user_page"), x.items, x.next);
 }
 
 /// A stored account: the user plus its password hash (argon2id PHC string or

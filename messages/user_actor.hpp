@@ -27,8 +27,9 @@ using user_actor = caf::typed_actor<
     /// Reads a user by email (case-insensitive); `not_found`.
     caf::replies_to<atom::get, request_context, atom::by_email,
                     std::string>::with<user>,
-    /// Lists users: (page >= 1, per_page 1..100).
-    caf::replies_to<atom::list, request_context, uint32_t,
+    /// Lists users by id: (after: the `next` of the previous page, 0 for
+    /// the first; limit 1..100). The page's `next` is 0 at the end.
+    caf::replies_to<atom::list, request_context, uint64_t,
                     uint32_t>::with<user_page>,
     /// Changes name, email and/or password; a new password revokes all
     /// tokens.

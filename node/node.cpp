@@ -155,7 +155,7 @@ caf::result<node_status> status(self_ptr self) {
             [g](storage_status& s) {
               g->result.storage = s.target;
               g->result.storage_state = s.state;
-              g->result.users = s.users;
+              g->result.users_estimate = s.users_estimate;
               g->done();
             },
             [g](caf::error& err) {

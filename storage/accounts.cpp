@@ -137,33 +137,25 @@ caf::expected<account> select_account_by_email(mysql::connection& db,
       caf::make_error(ec::not_found, std::string{"no user with email"}));
 }
 
-caf::expected<user_page> list_users(mysql::connection& db, uint32_t page,
-                                    uint32_t per_page) {
-  if (page == 0)
+caf::expected<user_page> list_users(mysql::connection& db, uint64_t after,
+                                    uint32_t limit) {
+  if (limit == 0)
     return caf::make_error(ec::invalid_argument,
-                           std::string{"page numbers start at 1"});
+                           std::string{"limit must be at least 1"});
+  auto rows = db.query(std::string{account_columns}
+                           + "WHERE id > ? ORDER BY id LIMIT ?",
+                       {after, uint64_t{limit} + 1}, account_types);
+  if (!rows)
+    return std::move(rows.error());
   user_page result;
-  result.page = page;
-  result.per_page = per_page;
-  mysql::transaction tx{db};
-  if (auto err = tx.begin(true))
-    return err;
-  auto total = count_accounts(db);
-  if (!total)
-    return std::move(total.error());
-  result.total = *total;
-  if (per_page > 0) {
-    uint64_t offset = uint64_t{page - 1} * per_page;
-    auto rows = db.query(std::string{account_columns}
-                             + "ORDER BY id LIMIT ? OFFSET ?",
-                         {uint64_t{per_page}, offset}, account_types);
-    if (!rows)
-      return std::move(rows.error());
-    for (auto& r : *rows)
-      result.items.push_back(to_account(r).profile);
-  }
-  if (auto err = tx.commit())
-    return err;
+  auto more = rows->size() > limit;
+  if (more)
+    rows->pop_back();
+  result.items.reserve(rows->size());
+  for (auto& r : *rows)
+    result.items.push_back(to_account(r).profile);
+  if (more)
+    result.next = result.items.back().id;
   return result;
 }
 
@@ -228,13 +220,21 @@ caf::error delete_account(mysql::connection& db, const event_origin& origin,
   return tx.commit();
 }
 
-caf::expected<uint64_t> count_accounts(mysql::connection& db) {
-  auto rows = db.query("SELECT COUNT(*) FROM users", {}, {column::u64});
+caf::expected<uint64_t> estimate_accounts(mysql::connection& db) {
+  // With both names given, the server opens only this table's statistics
+  // (innodb_stats_on_metadata is off by default: nothing is recomputed).
+  auto rows = db.query("SELECT TABLE_ROWS FROM information_schema.TABLES "
+                       "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?",
+                       {std::string{"users"}}, {column::u64});
   if (!rows)
     return std::move(rows.error());
   if (rows->empty())
-    return caf::make_error(ec::internal, std::string{"COUNT(*) gave no row"});
-  return std::get<uint64_t>(rows->front()[0]);
+    return caf::make_error(ec::internal,
+                           std::string{"no statistics for table users"});
+  // NULL (no statistics yet) counts as none.
+  if (auto n = std::get_if<uint64_t>(&rows->front()[0]))
+    return *n;
+  return uint64_t{0};
 }
 
 } // namespace herald::storage

@@ -32,10 +32,11 @@ caf::expected<account> lock_account(mysql::connection& db, uint64_t id);
 caf::expected<account> select_account_by_email(mysql::connection& db,
                                                const std::string& email);
 
-/// Reads page `page` (from 1) of `per_page` users ordered by id, and the
-/// total, from one snapshot. `per_page` 0 answers only the total.
-caf::expected<user_page> list_users(mysql::connection& db, uint32_t page,
-                                    uint32_t per_page);
+/// Reads up to `limit` users with id > `after`, ordered by id, with one
+/// range read of the primary key (limit + 1 rows: the extra one only tells
+/// whether there is a next page). `limit` 0 is `invalid_argument`.
+caf::expected<user_page> list_users(mysql::connection& db, uint64_t after,
+                                    uint32_t limit);
 
 /// Applies `patch` in one transaction (the row locked first) and answers the
 /// new state; `not_found`, or `conflict` with nothing changed. Writes, from
@@ -51,7 +52,11 @@ caf::expected<account> update_account(mysql::connection& db,
 caf::error delete_account(mysql::connection& db, const event_origin& origin,
                           uint64_t id);
 
-/// Counts all accounts.
-caf::expected<uint64_t> count_accounts(mysql::connection& db);
+/// Estimates the number of accounts from InnoDB's table statistics
+/// (information_schema.TABLES.TABLE_ROWS): O(1), where COUNT(*) reads the
+/// whole index. It can be off by a good part (InnoDB samples pages and
+/// updates its statistics in the background after about 10% of the rows
+/// changed); fine for a status display, not for arithmetic.
+caf::expected<uint64_t> estimate_accounts(mysql::connection& db);
 
 } // namespace herald::storage

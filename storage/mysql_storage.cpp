@@ -107,9 +107,9 @@ mysql_worker(storage_actor::stateful_pointer<worker_state> self,
         return st.run(
             [&](auto& db) { return select_account_by_email(db, email); });
       },
-      [&st](atom::list, uint32_t page,
-            uint32_t per_page) -> caf::result<user_page> {
-        return st.run([&](auto& db) { return list_users(db, page, per_page); });
+      [&st](atom::list, uint64_t after,
+            uint32_t limit) -> caf::result<user_page> {
+        return st.run([&](auto& db) { return list_users(db, after, limit); });
       },
       [&st](atom::update, const request_context& ctx, uint64_t id,
             const account_patch& patch) -> caf::result<account> {
@@ -129,11 +129,11 @@ mysql_worker(storage_actor::stateful_pointer<worker_state> self,
         auto users = st.run([](auto& db) -> caf::expected<uint64_t> {
           if (auto err = db.ping())
             return err;
-          return count_accounts(db);
+          return estimate_accounts(db);
         });
         storage_status result{describe(st.cfg), "ok", 0};
         if (users)
-          result.users = *users;
+          result.users_estimate = *users;
         else
           result.state = render(users.error());
         return result;

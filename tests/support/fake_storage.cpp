@@ -111,23 +111,21 @@ storage_actor::behavior_type fake_storage(storage_actor::pointer self,
         return caf::make_error(ec::not_found,
                                std::string{"no user with email"});
       },
-      [store](atom::list, uint32_t page,
-              uint32_t per_page) -> caf::result<user_page> {
+      [store](atom::list, uint64_t after,
+              uint32_t limit) -> caf::result<user_page> {
         if (store->down)
           return unavailable();
+        if (limit == 0)
+          return caf::make_error(ec::invalid_argument,
+                                 std::string{"limit must be at least 1"});
         user_page result;
-        result.page = page;
-        result.per_page = per_page;
-        result.total = store->accounts.size();
-        uint64_t skip = uint64_t{page - 1} * per_page;
-        for (auto& [id, acc] : store->accounts) {
-          if (skip > 0) {
-            --skip;
-            continue;
-          }
-          if (result.items.size() == per_page)
+        for (auto i = store->accounts.upper_bound(after);
+             i != store->accounts.end(); ++i) {
+          if (result.items.size() == limit) {
+            result.next = result.items.back().id;
             break;
-          result.items.push_back(acc.profile);
+          }
+          result.items.push_back(i->second.profile);
         }
         return result;
       },

@@ -122,19 +122,17 @@ CAF_TEST(user reads answer unknown ids bad emails and storage down) {
                                   atom::by_email_v,
                                   std::string{"a@example.org"}));
   CHECK_ANSWERED_ERROR(
-      call<user_page>(users, atom::list_v, ctx, uint32_t{0}, uint32_t{10}));
+      call<user_page>(users, atom::list_v, ctx, uint64_t{0}, uint32_t{0}));
   CHECK_ANSWERED_ERROR(
-      call<user_page>(users, atom::list_v, ctx, uint32_t{1}, uint32_t{0}));
+      call<user_page>(users, atom::list_v, ctx, uint64_t{1}, uint32_t{101}));
   CHECK_ANSWERED_ERROR(
-      call<user_page>(users, atom::list_v, ctx, uint32_t{1}, uint32_t{101}));
-  CHECK_ANSWERED_ERROR(
-      call<user_page>(users, atom::list_v, bad_ctx, uint32_t{1}, uint32_t{1}));
+      call<user_page>(users, atom::list_v, bad_ctx, uint64_t{0}, uint32_t{1}));
   store->down = true;
   CHECK_ANSWERED_ERROR(call<user>(users, atom::get_v, ctx, uint64_t{1}));
   CHECK_ANSWERED_ERROR(call<user>(users, atom::get_v, ctx, atom::by_email_v,
                                   std::string{"a@example.org"}));
   CHECK_ANSWERED_ERROR(
-      call<user_page>(users, atom::list_v, ctx, uint32_t{1}, uint32_t{10}));
+      call<user_page>(users, atom::list_v, ctx, uint64_t{0}, uint32_t{10}));
 }
 
 CAF_TEST(user update answers every bad patch and every failure) {
