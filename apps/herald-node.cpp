@@ -180,6 +180,9 @@ int main(int argc, char** argv) {
     run_until_down(sys, node, stop_signals);
     return fail(start_error_in + ": " + explain(start_error));
   }
+  // The gateway asks the node for readiness and metrics.
+  if (auto i = ctx.running.find("gateway"); i != ctx.running.end())
+    caf::anon_send(i->second, caf::actor_cast<node_actor>(node));
   auto port = sys.middleman().publish(caf::actor_cast<node_actor>(node),
                                       cluster.port, cluster.host.c_str(), true);
   if (!port) {

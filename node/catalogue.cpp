@@ -12,7 +12,7 @@ const std::vector<component>& catalogue() {
       storage_component(),     hasher_component(),       token_component(),
       event_bus_component(),   smtp_component(),         mailer_component(),
       amqp_bridge_component(), outbox_relay_component(), user_component(),
-      session_component(),     reset_component(),
+      session_component(),     reset_component(),        gateway_component(),
   };
   return all;
 }

@@ -38,6 +38,8 @@ component user_component();
 component session_component();
 /// [reset]: password reset (actors/spawn_reset.cpp).
 component reset_component();
+/// bridges/http/spawn_gateway.cpp
+component gateway_component();
 
 /// [token] as configured and checked: keys (refusing the development key
 /// outside dev mode), policy, cache; shared by the token and session

@@ -11,7 +11,7 @@ const config::section<node_settings>& node_section() {
                  "name of this node in logs, status and events")
             .add(&node_settings::roles, "roles",
                  "services this node hosts: user, token, reset, mailer, "
-                 "bridge")
+                 "bridge, gateway")
             .add(&node_settings::dev_mode, "dev-mode",
                  "allow the development secrets (never in production)")
             .add(&node_settings::log_level, "log-level",
@@ -35,8 +35,8 @@ const config::section<cluster_settings>& cluster_section() {
 }
 
 const std::vector<std::string>& known_roles() {
-  static const std::vector<std::string> roles{"user", "token", "reset",
-                                              "mailer", "bridge"};
+  static const std::vector<std::string> roles{"user",   "token",  "reset",
+                                              "mailer", "bridge", "gateway"};
   return roles;
 }
 

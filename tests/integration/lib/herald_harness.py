@@ -97,15 +97,24 @@ class Database:
 class Node:
     """A herald-node process on its own cluster port."""
 
-    def __init__(self, database, port=None, extra=(), env=None, dev=True):
+    def __init__(self, database, port=None, extra=(), env=None, dev=True,
+                 gateway=False):
         self.port = port or free_port()
+        # With gateway=True the node also runs the HTTP gateway on a port of
+        # its own: self.url is its base URL.
+        self.http_port = free_port() if gateway else None
+        self.url = ("http://127.0.0.1:%d" % self.http_port) if gateway else None
         self.args = [NODE, "--config-file=%s/config/herald.ini" % SOURCE,
                      "--cluster.port=%d" % self.port,
                      "--mysql.port=%d" % MYSQL_PORT,
                      "--mysql.database=%s" % database,
                      "--herald.node-name=test-%d" % self.port,
                      # No RabbitMQ unless a test asks for the bridge role.
-                     '--herald.roles=["user","token","reset","mailer"]']
+                     '--herald.roles=["user","token","reset","mailer"%s]'
+                     % (',"gateway"' if gateway else "")]
+        if gateway:
+            self.args += ["--http.port=%d" % self.http_port,
+                          "--mail.public-base-url=" + self.url]
         if dev:
             self.args.append("--herald.dev-mode")
         self.args += list(extra)
