@@ -3,6 +3,7 @@
 #include <caf/scoped_actor.hpp>
 
 #include "actors/mailer.hpp"
+#include "config/addresses.hpp"
 #include "messages/error.hpp"
 #include "node/catalogue.hpp"
 
@@ -43,6 +44,16 @@ caf::expected<mailer_settings> read_mailer(const component_context& ctx) {
                            "contains characters not allowed in a URL");
   while (!base.empty() && base.back() == '/')
     base.pop_back();
+  // Reset links carry a token: over http:// it crosses the network in
+  // clear. A TLS proxy in front serves https://, so the link says https.
+  if (base.rfind("http://", 0) == 0 && !ctx.node.dev_mode
+      && !config::is_loopback_host(config::url_host(base)))
+    return ctx.cfg.invalid("mail.public-base-url",
+                           "'" + base
+                               + "' is http://: reset links would carry "
+                                 "their token in clear; use https:// (the "
+                                 "address of the TLS proxy or gateway), or "
+                                 "start with --herald.dev-mode");
   auto templates = load_templates(ctx.cfg.path("mail.templates", s.templates));
   if (!templates)
     return ctx.cfg.invalid("mail.templates", message_of(templates.error()));

@@ -196,6 +196,10 @@ user_service(user_actor::stateful_pointer<user_state> self,
             return err;
           patch.set_email = true;
           patch.email = std::move(x.email);
+          // Tokens name the account its email signs in to: a new email
+          // ends the sessions made under the old one, as a new password
+          // does.
+          patch.bump_token_version = true;
         }
         if (x.set_password) {
           if (auto err = check_password(x.password, st.settings.passwords))

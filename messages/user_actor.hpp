@@ -31,8 +31,8 @@ using user_actor = caf::typed_actor<
     /// the first; limit 1..100). The page's `next` is 0 at the end.
     caf::replies_to<atom::list, request_context, uint64_t,
                     uint32_t>::with<user_page>,
-    /// Changes name, email and/or password; a new password revokes all
-    /// tokens.
+    /// Changes name, email and/or password; a new password or email
+    /// revokes all tokens.
     caf::replies_to<atom::update, request_context, uint64_t,
                     user_patch>::with<user>,
     /// Sets the role ("user" or "admin"); revokes all tokens of the user.

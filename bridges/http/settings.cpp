@@ -2,6 +2,7 @@
 
 #include <boost/asio/ip/address.hpp>
 
+#include "config/addresses.hpp"
 #include "node/component.hpp"
 
 namespace herald::http {
@@ -114,11 +115,7 @@ std::vector<config::option> options() {
 }
 
 bool is_loopback(const std::string& host) {
-  if (host == "localhost")
-    return true;
-  boost::system::error_code err;
-  auto addr = boost::asio::ip::make_address(host, err);
-  return !err && addr.is_loopback();
+  return config::is_loopback_host(host);
 }
 
 caf::expected<settings> read_settings(const config::configuration& cfg,

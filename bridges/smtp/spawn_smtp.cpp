@@ -1,5 +1,6 @@
 // The SMTP component: [smtp], the workers that send mail.
 #include "bridges/smtp/smtp.hpp"
+#include "config/addresses.hpp"
 #include "node/catalogue.hpp"
 
 namespace herald {
@@ -56,6 +57,16 @@ caf::expected<smtp_settings> read_smtp(const component_context& ctx) {
   }
   smtp_settings settings = s;
   auto& cfg = ctx.cfg;
+  // Mails carry reset links: beyond this machine, SMTP must be encrypted
+  // (a relay on loopback sends on by its own rules).
+  if (s.url.rfind("smtp://", 0) == 0 && !s.starttls && !ctx.node.dev_mode
+      && !config::is_loopback_host(config::url_host(s.url)))
+    return cfg.invalid("smtp.starttls",
+                       "smtp:// to " + config::url_host(s.url)
+                           + " without TLS: reset links would cross the "
+                             "network in clear; set smtp.starttls = true, "
+                             "use smtps://, relay through a local MTA on "
+                             "loopback, or start with --herald.dev-mode");
   if (auto err
       = check_settings(settings, [&](const char* key, const std::string& what) {
           return cfg.invalid(std::string{"smtp."} + key, what);
