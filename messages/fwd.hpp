@@ -48,6 +48,10 @@ CAF_ADD_ATOM(herald, herald::atom, processed, "processed")
 CAF_ADD_ATOM(herald, herald::atom, mark_processed, "mark_proc")
 CAF_ADD_ATOM(herald, herald::atom, send, "send")
 CAF_ADD_ATOM(herald, herald::atom, bridge, "bridge")
+// -- throttling ---------------------------------------------------------------
+CAF_ADD_ATOM(herald, herald::atom, throttle_hit, "thr_hit")
+CAF_ADD_ATOM(herald, herald::atom, throttle_undo, "thr_undo")
+CAF_ADD_ATOM(herald, herald::atom, throttle_clear, "thr_clear")
 
 namespace herald {
 
@@ -70,5 +74,6 @@ struct outbox_status;
 struct dead_event;
 struct reset_ticket;
 struct mail;
+struct throttle_rule;
 
 } // namespace herald

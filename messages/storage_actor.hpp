@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
@@ -17,6 +18,7 @@
 #include "messages/event.hpp"
 #include "messages/fwd.hpp"
 #include "messages/node.hpp"
+#include "messages/throttle.hpp"
 #include "messages/user.hpp"
 
 namespace herald {
@@ -94,6 +96,30 @@ using storage_actor = caf::typed_actor<
     caf::replies_to<atom::processed, std::string, std::string>::with<bool>,
     /// (handler, event id): records that the handler finished the event.
     caf::replies_to<atom::mark_processed, std::string,
-                    std::string>::with<caf::ok_atom>>;
+                    std::string>::with<caf::ok_atom>,
+    // -- throttling ----------------------------------------------------------
+    /// In one transaction with the rules' rows locked: if any rule's key is
+    /// blocked now, answers the longest remaining wait in seconds (> 0) and
+    /// counts nothing (a throttled request costs its caller nothing and does
+    /// not extend its block). Else counts one event on every rule (a key
+    /// whose last event is at least `window` seconds old starts over at 1),
+    /// blocks a key whose count reached its threshold until now +
+    /// min(max_wait, increment * (count - threshold + 1)) and answers 0.
+    /// Concurrent hits from any node count exactly. `invalid_argument` for
+    /// no rules, more than 8, an empty or repeated key, threshold 0 or a
+    /// negative time.
+    caf::replies_to<atom::throttle_hit,
+                    std::vector<throttle_rule>>::with<int64_t>,
+    /// Takes back one event of each key (not below 0; a key's block is
+    /// recomputed from its remaining count and the rule of its last hit;
+    /// a key at 0 is forgotten): after a successful login, for the per-address
+    /// key. Unknown keys are ignored. `invalid_argument` for no keys, more
+    /// than 8 or an empty key.
+    caf::replies_to<atom::throttle_undo,
+                    std::vector<std::string>>::with<caf::ok_atom>,
+    /// Forgets the keys' counts and blocks: after a successful login, for the
+    /// per-email key. `invalid_argument` as for throttle_undo.
+    caf::replies_to<atom::throttle_clear,
+                    std::vector<std::string>>::with<caf::ok_atom>>;
 
 } // namespace herald

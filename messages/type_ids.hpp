@@ -16,6 +16,7 @@
 #include "messages/reset_actor.hpp"
 #include "messages/session_actor.hpp"
 #include "messages/storage_actor.hpp"
+#include "messages/throttle.hpp"
 #include "messages/token.hpp"
 #include "messages/token_actor.hpp"
 #include "messages/user.hpp"
@@ -60,6 +61,9 @@ CAF_BEGIN_TYPE_ID_BLOCK(herald, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(herald, (herald::session_actor))
   CAF_ADD_TYPE_ID(herald, (herald::component_status))
   CAF_ADD_TYPE_ID(herald, (std::vector<herald::component_status>))
+
+  CAF_ADD_TYPE_ID(herald, (herald::throttle_rule))
+  CAF_ADD_TYPE_ID(herald, (std::vector<herald::throttle_rule>))
 
 CAF_END_TYPE_ID_BLOCK(herald)
 

@@ -13,6 +13,7 @@
 #include "storage/mysql.hpp"
 #include "storage/outbox.hpp"
 #include "storage/resets.hpp"
+#include "storage/throttle.hpp"
 
 namespace herald::storage {
 
@@ -202,6 +203,27 @@ mysql_worker(storage_actor::stateful_pointer<worker_state> self,
             const std::string& id) -> caf::result<caf::ok_atom> {
         return st.run([&](auto& db) -> caf::expected<caf::ok_atom> {
           if (auto err = mark_processed(db, handler, id))
+            return err;
+          return caf::ok_atom_v;
+        });
+      },
+      // -- throttling ------------------------------------------------------
+      [&st](atom::throttle_hit,
+            const std::vector<throttle_rule>& rules) -> caf::result<int64_t> {
+        return st.run([&](auto& db) { return throttle_hit(db, rules); });
+      },
+      [&st](atom::throttle_undo,
+            const std::vector<std::string>& keys) -> caf::result<caf::ok_atom> {
+        return st.run([&](auto& db) -> caf::expected<caf::ok_atom> {
+          if (auto err = throttle_undo(db, keys))
+            return err;
+          return caf::ok_atom_v;
+        });
+      },
+      [&st](atom::throttle_clear,
+            const std::vector<std::string>& keys) -> caf::result<caf::ok_atom> {
+        return st.run([&](auto& db) -> caf::expected<caf::ok_atom> {
+          if (auto err = throttle_clear(db, keys))
             return err;
           return caf::ok_atom_v;
         });

@@ -64,6 +64,67 @@ caf::error check_reset(fake_store& s, const std::string& hash) {
   return caf::none;
 }
 
+// -- throttling (same rules as storage/throttle.cpp) --------------------------
+
+caf::expected<int64_t> throttle_hit(fake_store& s,
+                                    const std::vector<throttle_rule>& rules) {
+  if (auto err = check_throttle_rules(rules))
+    return err;
+  // Rows past their window and block are forgotten, as MySQL prunes them.
+  for (auto i = s.throttles.begin(); i != s.throttles.end();)
+    i = std::max(i->second.last_at + i->second.rule.window,
+                 i->second.blocked_until)
+            <= s.now
+          ? s.throttles.erase(i)
+          : std::next(i);
+  int64_t wait = 0;
+  for (auto& r : rules)
+    if (auto i = s.throttles.find(throttle_key_hash(r.key));
+        i != s.throttles.end())
+      wait = std::max(wait, i->second.blocked_until - s.now);
+  if (wait > 0)
+    return wait;
+  for (auto& r : rules) {
+    auto& t = s.throttles[throttle_key_hash(r.key)];
+    t.events = t.events == 0 || s.now - t.last_at >= r.window ? 1
+                                                               : t.events + 1;
+    t.last_at = s.now;
+    t.rule = r;
+    t.rule.key.clear();
+    t.blocked_until = s.now + throttle_wait(r, t.events);
+  }
+  return int64_t{0};
+}
+
+caf::error throttle_undo(fake_store& s, const std::vector<std::string>& keys) {
+  if (auto err = check_throttle_keys(keys))
+    return err;
+  std::set<std::string> hashes;
+  for (auto& k : keys)
+    hashes.insert(throttle_key_hash(k));
+  for (auto& hash : hashes) {
+    auto i = s.throttles.find(hash);
+    if (i == s.throttles.end())
+      continue;
+    auto& t = i->second;
+    if (t.events <= 1) {
+      s.throttles.erase(i);
+      continue;
+    }
+    --t.events;
+    t.blocked_until = t.last_at + throttle_wait(t.rule, t.events);
+  }
+  return caf::none;
+}
+
+caf::error throttle_clear(fake_store& s, const std::vector<std::string>& keys) {
+  if (auto err = check_throttle_keys(keys))
+    return err;
+  for (auto& k : keys)
+    s.throttles.erase(throttle_key_hash(k));
+  return caf::none;
+}
+
 } // namespace
 
 storage_actor::behavior_type fake_storage(storage_actor::pointer self,
@@ -399,6 +460,30 @@ storage_actor::behavior_type fake_storage(storage_actor::pointer self,
         if (store->down)
           return unavailable();
         store->processed.emplace(handler, id);
+        return caf::ok_atom_v;
+      },
+      [store](atom::throttle_hit,
+              const std::vector<throttle_rule>& rules) -> caf::result<int64_t> {
+        if (store->down)
+          return unavailable();
+        return throttle_hit(*store, rules);
+      },
+      [store](atom::throttle_undo,
+              const std::vector<std::string>& keys)
+          -> caf::result<caf::ok_atom> {
+        if (store->down)
+          return unavailable();
+        if (auto err = throttle_undo(*store, keys))
+          return err;
+        return caf::ok_atom_v;
+      },
+      [store](atom::throttle_clear,
+              const std::vector<std::string>& keys)
+          -> caf::result<caf::ok_atom> {
+        if (store->down)
+          return unavailable();
+        if (auto err = throttle_clear(*store, keys))
+          return err;
         return caf::ok_atom_v;
       },
   };

@@ -13,6 +13,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "messages/storage_actor.hpp"
+#include "messages/throttle.hpp"
 
 namespace herald::test {
 
@@ -24,6 +25,15 @@ struct fake_reset {
   bool voided = false;
   /// The password.reset_requested event it belongs to.
   std::string event_id;
+};
+
+/// A throttling counter as storage keeps it (messages/throttle.hpp).
+struct fake_throttle {
+  uint64_t events = 0;
+  int64_t last_at = 0;
+  int64_t blocked_until = 0;
+  /// The rule of the last hit (its key left empty).
+  throttle_rule rule;
 };
 
 struct fake_store {
@@ -50,6 +60,8 @@ struct fake_store {
   std::map<std::string, std::vector<int64_t>> reset_requests;
   /// (handler, event id) pairs marked processed.
   std::set<std::pair<std::string, std::string>> processed;
+  /// Throttling counters by key hash (throttle_key_hash), as in MySQL.
+  std::map<std::string, fake_throttle> throttles;
   /// Unix seconds; tests move it.
   int64_t now = 1700000000;
   /// Source node written into events.
