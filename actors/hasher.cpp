@@ -2,6 +2,7 @@
 
 #include <crypt.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -97,32 +98,68 @@ password_check verify_password(const std::string& password,
   return {true, weaker};
 }
 
-hasher_actor::behavior_type hasher_worker(hasher_actor::pointer,
-                                          argon2_params params) {
+namespace {
+
+/// The worker's behaviour; `slot` (may be null) counts its load, `load`
+/// keeps it alive.
+hasher_actor::behavior_type
+worker_behavior(argon2_params params, std::shared_ptr<worker_pool_load> load,
+                worker_slot_load* slot) {
   return {
-      [params](atom::hash,
-               const std::string& password) -> caf::result<std::string> {
+      [params, load, slot](
+          atom::hash, const std::string& password) -> caf::result<std::string> {
+        worker_load_guard guard{slot};
         auto res = hash_password(password, params);
         if (!res)
           return std::move(res.error());
         return std::move(*res);
       },
-      [params](atom::verify, const std::string& password,
-               const std::string& encoded) {
+      [params, load, slot](atom::verify, const std::string& password,
+                           const std::string& encoded) {
+        worker_load_guard guard{slot};
         return verify_password(password, encoded, params);
       },
+      [load, slot](atom::status) {
+        // Asked directly (the pool answers for its workers): this worker
+        // alone, idle while it answers.
+        worker_load_guard guard{slot};
+        return hasher_status{1, 0, slot ? slot->waiting.load() : 0u};
+      },
   };
+}
+
+} // namespace
+
+hasher_actor::behavior_type hasher_worker(hasher_actor::pointer,
+                                          argon2_params params) {
+  return worker_behavior(params, nullptr, nullptr);
+}
+
+hasher_actor::behavior_type
+pooled_hasher_worker(hasher_actor::pointer, argon2_params params,
+                     std::shared_ptr<worker_pool_load> load, size_t slot) {
+  auto* counts = load && slot < load->size() ? &load->slot(slot) : nullptr;
+  return worker_behavior(params, std::move(load), counts);
 }
 
 hasher_actor spawn_hasher(caf::actor_system& sys, size_t workers,
                           argon2_params params) {
   // The pool keeps the function to respawn workers: capture by value.
+  worker_pool_settings cfg;
+  cfg.name = "hasher";
+  cfg.load = std::make_shared<worker_pool_load>(std::max(workers, size_t{1}));
+  cfg.status = [](const worker_pool_health& h) {
+    return caf::make_message(hasher_status{static_cast<uint32_t>(h.live),
+                                           static_cast<uint32_t>(h.busy),
+                                           static_cast<uint32_t>(h.queued)});
+  };
   return spawn_worker_pool<hasher_actor>(
       sys, workers,
-      [&sys, params] {
-        return sys.spawn<caf::detached>(hasher_worker, params);
+      [&sys, params, load = cfg.load](size_t slot) {
+        return sys.spawn<caf::detached>(pooled_hasher_worker, params, load,
+                                        slot);
       },
-      worker_pool_settings{"hasher"});
+      std::move(cfg));
 }
 
 } // namespace herald

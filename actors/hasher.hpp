@@ -4,11 +4,13 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include <caf/actor_system.hpp>
 #include <caf/expected.hpp>
 
+#include "actors/worker_pool.hpp"
 #include "messages/hasher_actor.hpp"
 
 namespace herald {
@@ -32,11 +34,18 @@ password_check verify_password(const std::string& password,
                                const std::string& encoded,
                                const argon2_params& params);
 
-/// One detached hashing worker.
+/// One hashing worker on its own (tests); its status is always idle.
 hasher_actor::behavior_type hasher_worker(hasher_actor::pointer self,
                                           argon2_params params);
 
-/// Spawns `workers` detached hashing workers behind one dispatcher.
+/// One detached hashing worker of a pool: counts its load in `slot` of
+/// `load` (see worker_pool.hpp).
+hasher_actor::behavior_type
+pooled_hasher_worker(hasher_actor::pointer self, argon2_params params,
+                     std::shared_ptr<worker_pool_load> load, size_t slot);
+
+/// Spawns `workers` detached hashing workers behind one dispatcher, which
+/// answers `(atom::status)` itself from the workers' load.
 hasher_actor spawn_hasher(caf::actor_system& sys, size_t workers,
                           argon2_params params);
 

@@ -15,6 +15,7 @@
 
 #include "actors/open_requests.hpp"
 #include "messages/error.hpp"
+#include "messages/fwd.hpp"
 
 namespace herald::detail {
 
@@ -31,7 +32,7 @@ struct restart_record {
 struct dispatcher_state {
   static inline const char* name = "worker_pool";
   worker_pool_settings cfg;
-  std::function<caf::actor()> spawn_worker;
+  std::function<caf::actor(size_t)> spawn_worker;
   /// One entry per slot; an invalid handle while its worker is restarting.
   /// Shared with the exit hook, which outlives the state.
   std::shared_ptr<std::vector<caf::actor>> workers;
@@ -61,15 +62,41 @@ size_t live_count(const dispatcher_state& st) {
                     [](const caf::actor& w) { return static_cast<bool>(w); }));
 }
 
-/// Answers the next live worker in turn, or nullptr if none is live.
-caf::actor* next_live(dispatcher_state& st) {
+/// Answers the slot of the next live worker in turn, or the number of slots
+/// if none is live.
+size_t next_live(dispatcher_state& st) {
   auto& ws = *st.workers;
   for (size_t i = 0; i < ws.size(); ++i) {
-    auto& w = ws[st.next++ % ws.size()];
-    if (w)
-      return &w;
+    auto slot = st.next++ % ws.size();
+    if (ws[slot])
+      return slot;
   }
-  return nullptr;
+  return ws.size();
+}
+
+/// Clears what a slot's load says after its worker died: CAF answered the
+/// requests that waited in its mailbox, and a new worker starts idle.
+void clear_load(dispatcher_state& st, size_t slot) {
+  if (st.cfg.load && slot < st.cfg.load->size()) {
+    st.cfg.load->slot(slot).waiting.store(0);
+    st.cfg.load->slot(slot).busy.store(0);
+  }
+}
+
+worker_pool_health health_of(const dispatcher_state& st) {
+  worker_pool_health h{st.cfg.name, st.workers->size(), live_count(st),
+                       st.restarts};
+  if (st.cfg.load) {
+    auto n = std::min(st.cfg.load->size(), st.workers->size());
+    for (size_t slot = 0; slot < n; ++slot) {
+      // A dead worker's figures are cleared when the pool hears of it.
+      if (!(*st.workers)[slot])
+        continue;
+      h.busy += st.cfg.load->slot(slot).busy.load();
+      h.queued += st.cfg.load->slot(slot).waiting.load();
+    }
+  }
+  return h;
 }
 
 /// Initial backoff, doubled for every restart of `slot` still in the window.
@@ -121,12 +148,30 @@ void take(dispatcher_actor* self, size_t slot, caf::actor worker) {
     return;
   }
   self->monitor(worker);
+  clear_load(self->state, slot);
   (*self->state.workers)[slot] = std::move(worker);
+}
+
+/// Hands `msg` to the next live worker, which answers the requester itself;
+/// `unavailable` while none is live.
+caf::result<caf::message> forward(dispatcher_actor* self, caf::message msg) {
+  auto& st = self->state;
+  auto slot = next_live(st);
+  if (slot == st.workers->size())
+    return caf::make_error(ec::unavailable,
+                           st.cfg.name
+                               + ": no worker is live, its workers are "
+                                 "restarting");
+  if (st.cfg.load && slot < st.cfg.load->size())
+    st.cfg.load->slot(slot).waiting.fetch_add(1);
+  auto rp = self->make_response_promise();
+  rp.delegate((*st.workers)[slot], std::move(msg));
+  return rp;
 }
 
 caf::behavior dispatcher(dispatcher_actor* self,
                          std::vector<caf::actor> workers,
-                         std::function<caf::actor()> spawn_worker,
+                         std::function<caf::actor(size_t)> spawn_worker,
                          worker_pool_settings cfg) {
   auto& st = self->state;
   st.cfg = std::move(cfg);
@@ -146,6 +191,7 @@ caf::behavior dispatcher(dispatcher_actor* self,
     for (size_t slot = 0; slot < ws.size(); ++slot)
       if (ws[slot] && ws[slot].address() == msg.source) {
         ws[slot] = caf::actor{};
+        clear_load(self->state, slot);
         if (!self->state.stopping)
           on_worker_down(self, slot, msg.reason);
         else if (live_count(self->state) == 0)
@@ -178,22 +224,15 @@ caf::behavior dispatcher(dispatcher_actor* self,
   self->set_default_handler(
       [self](caf::scheduled_actor*,
              caf::message_view& msg) -> caf::result<caf::message> {
-        auto& st = self->state;
-        auto worker = next_live(st);
-        if (worker == nullptr)
-          return caf::make_error(ec::unavailable,
-                                 st.cfg.name
-                                     + ": no worker is live, its workers are "
-                                       "restarting");
-        auto rp = self->make_response_promise();
-        rp.delegate(*worker, msg.move_content_to_message());
-        return rp;
+        return forward(self, msg.move_content_to_message());
       });
   return {
-      [self](caf::get_atom, caf::sys_atom) {
+      [self](caf::get_atom, caf::sys_atom) { return health_of(self->state); },
+      [self](atom::status) -> caf::result<caf::message> {
         auto& st = self->state;
-        return worker_pool_health{st.cfg.name, st.workers->size(),
-                                  live_count(st), st.restarts};
+        if (st.cfg.status)
+          return st.cfg.status(health_of(st));
+        return forward(self, caf::make_message(atom::status_v));
       },
       [self](caf::spawn_atom, size_t slot) {
         // Only the pool's own timer may fill a slot, and only an empty one.
@@ -201,7 +240,7 @@ caf::behavior dispatcher(dispatcher_actor* self,
         if (self->state.stopping || self->current_sender() != self->ctrl()
             || slot >= ws.size() || ws[slot])
           return;
-        take(self, slot, self->state.spawn_worker());
+        take(self, slot, self->state.spawn_worker(slot));
       },
   };
 }
@@ -209,13 +248,13 @@ caf::behavior dispatcher(dispatcher_actor* self,
 } // namespace
 
 caf::actor spawn_dispatcher(caf::actor_system& sys, size_t n,
-                            std::function<caf::actor()> spawn_worker,
+                            std::function<caf::actor(size_t)> spawn_worker,
                             worker_pool_settings settings) {
   // The first workers come from the caller's thread, before spawn_worker_pool
   // returns: the pool's own initialization runs later, on a scheduler thread.
   std::vector<caf::actor> workers;
   for (size_t i = 0; i < std::max(n, size_t{1}); ++i)
-    workers.push_back(spawn_worker());
+    workers.push_back(spawn_worker(i));
   return sys.spawn(dispatcher, std::move(workers), std::move(spawn_worker),
                    std::move(settings));
 }

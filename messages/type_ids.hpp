@@ -65,6 +65,8 @@ CAF_BEGIN_TYPE_ID_BLOCK(herald, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(herald, (herald::throttle_rule))
   CAF_ADD_TYPE_ID(herald, (std::vector<herald::throttle_rule>))
 
+  CAF_ADD_TYPE_ID(herald, (herald::hasher_status))
+
 CAF_END_TYPE_ID_BLOCK(herald)
 
 namespace herald {

@@ -250,6 +250,7 @@ CAF_TEST(the hasher answers what it cannot verify) {
                                             std::string{"$argon2id$v=19$x"}));
   CHECK_ANSWERED(call<password_check>(hasher, atom::verify_v,
                                             std::string{"pw"}, huge));
+  CHECK_ANSWERED(call<hasher_status>(hasher, atom::status_v));
 }
 
 CAF_TEST(reset request and confirm answer bad input and failures) {

@@ -2,6 +2,13 @@
 
 #include "actors/hasher.hpp"
 
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <caf/scoped_actor.hpp>
+
 #include "tests/test.hpp"
 
 using namespace herald;
@@ -24,13 +31,13 @@ CAF_TEST(hashes are salted argon2id PHC strings with the given parameters) {
   CAF_REQUIRE(a && b);
   CAF_CHECK_EQUAL(a->rfind("$argon2id$v=19$m=64,t=1,p=1$", 0), 0u);
   CAF_CHECK_NOT_EQUAL(*a, *b);
-  auto ok = call<password_check>(hasher, atom::verify_v, std::string{"pw one"},
-                                 *a);
+  auto ok
+      = call<password_check>(hasher, atom::verify_v, std::string{"pw one"}, *a);
   CAF_REQUIRE(ok);
   CAF_CHECK(ok->valid);
   CAF_CHECK(!ok->needs_rehash);
-  auto bad = call<password_check>(hasher, atom::verify_v,
-                                  std::string{"pw two"}, *a);
+  auto bad
+      = call<password_check>(hasher, atom::verify_v, std::string{"pw two"}, *a);
   CAF_REQUIRE(bad);
   CAF_CHECK(!bad->valid);
 }
@@ -61,3 +68,71 @@ CAF_TEST(the OWASP minimum is the default) {
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
+
+// -- status -------------------------------------------------------------------
+
+namespace {
+
+/// The pool's status from a real system (its workers are detached).
+hasher_status status_of(caf::scoped_actor& self, const hasher_actor& hasher) {
+  hasher_status out{99, 99, 99};
+  self->request(hasher, std::chrono::seconds{5}, atom::status_v)
+      .receive([&](hasher_status& x) { out = x; },
+               [&](caf::error& err) {
+                 CAF_FAIL("no hasher status: " << render(err));
+               });
+  return out;
+}
+
+bool same(const hasher_status& x, uint32_t workers, uint32_t busy,
+          uint32_t queued) {
+  return x.workers == workers && x.busy == busy && x.queued == queued;
+}
+
+} // namespace
+
+CAF_TEST(a lone worker reports itself idle) {
+  herald::test::fixture f;
+  auto worker = f.sys.spawn(hasher_worker, cheap);
+  auto res = f.call<hasher_status>(worker, atom::status_v);
+  CAF_REQUIRE(res);
+  CAF_CHECK(same(*res, 1, 0, 0));
+}
+
+CAF_TEST(the pool answers its status at once while its workers hash) {
+  herald::test::config cfg;
+  caf::actor_system sys{cfg};
+  // Costly enough that three hashes take a while on one worker.
+  auto hasher = spawn_hasher(sys, 1, argon2_params{65536, 3, 1});
+  caf::scoped_actor self{sys};
+  CAF_CHECK(same(status_of(self, hasher), 1, 0, 0));
+  auto started = std::chrono::steady_clock::now();
+  for (int i = 0; i < 3; ++i)
+    self->request(hasher, std::chrono::seconds{60}, atom::hash_v,
+                  std::string{"pw"});
+  // While the first hash runs, two wait behind it; the status overtakes them.
+  bool seen = false;
+  hasher_status last;
+  for (int i = 0; i < 200 && !seen; ++i) {
+    last = status_of(self, hasher);
+    seen = same(last, 1, 1, 2);
+    if (!seen)
+      std::this_thread::sleep_for(std::chrono::milliseconds{1});
+  }
+  CAF_MESSAGE("last status: " << last.workers << " workers, " << last.busy
+                              << " busy, " << last.queued << " queued");
+  CAF_CHECK(seen);
+  // The three hashes come back; then the pool is idle again.
+  size_t hashes = 0;
+  self->receive_for(hashes, size_t{3})(
+      [&](std::string&) {},
+      [&](caf::error& err) { CAF_FAIL("hash failed: " << render(err)); });
+  CAF_CHECK_EQUAL(hashes, 3u);
+  CAF_MESSAGE("three hashes took "
+              << std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::steady_clock::now() - started)
+                     .count()
+              << " ms");
+  CAF_CHECK(same(status_of(self, hasher), 1, 0, 0));
+  self->send_exit(hasher, caf::exit_reason::user_shutdown);
+}
