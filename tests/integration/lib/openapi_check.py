@@ -159,7 +159,8 @@ class OpenApi:
             return None, {s: comps[n] for s, n in GENERIC_UNMATCHED.items()}, \
                 "unmatched path"
         item = self.doc["paths"][tpl]
-        op = item.get(method.lower())
+        # Methods are case-sensitive (RFC 9110): "get" is not GET.
+        op = item.get(method.lower()) if method.isupper() else None
         if op is None:
             return tpl, {s: comps[n] for s, n in GENERIC_WRONG_METHOD.items()}, \
                 "method not documented for " + tpl
@@ -173,9 +174,30 @@ class OpenApi:
     # -- the check ------------------------------------------------------------
 
     def check(self, method, path, status, headers, body):
+        """Problems (empty when the answer is documented): the route's own
+        response for the status, or, for what the connection refuses before
+        any route (400, 413, 431), the generic one."""
+        problems = self._check(method, path, status, headers, body)
+        if problems and int(status) in GENERIC_ANY:
+            generic = self.doc["components"]["responses"][
+                GENERIC_ANY[int(status)]]
+            if not self._check_against(generic, "generic", status, headers,
+                                       body):
+                return []
+        return problems
+
+    def _check(self, method, path, status, headers, body):
         """Problems (a list of strings, empty when the answer is documented)
         for an answer: `headers` a dict with any key case (or a list of
         pairs), `body` bytes."""
+        tpl, responses, what = self.responses_for(method, path)
+        resp = responses.get(int(status))
+        if resp is None:
+            return ["%s: status %d is not documented (documented: %s)"
+                    % (what, status, sorted(responses))]
+        return self._check_against(resp, what, status, headers, body)
+
+    def _check_against(self, resp, what, status, headers, body):
         if isinstance(headers, dict):
             pairs = list(headers.items())
         else:
@@ -183,12 +205,7 @@ class OpenApi:
         hdr = {}
         for k, v in pairs:
             hdr.setdefault(k.lower(), v)
-        tpl, responses, what = self.responses_for(method, path)
         problems = []
-        resp = responses.get(int(status))
-        if resp is None:
-            return ["%s: status %d is not documented (documented: %s)"
-                    % (what, status, sorted(responses))]
         resp = self.resolve(resp)
         # Headers the document requires.
         for name, h in resp.get("headers", {}).items():
