@@ -1,8 +1,13 @@
 // The token component: [token], the validating and revoking token service.
-// The session component signs with the same section's keys and policy.
+// The session component signs with the same section's keys and policy. The
+// token actor validates through a token_verifier that the spawn publishes
+// in the component context, for validators outside actors (the HTTP
+// gateway's I/O threads) to share its key ring and version cache.
+#include <memory>
 #include <sstream>
 
 #include "actors/token.hpp"
+#include "actors/token_verifier.hpp"
 #include "node/catalogue.hpp"
 
 namespace herald {
@@ -118,8 +123,12 @@ component token_component() {
                   if (!s)
                     return std::move(s.error());
                   s->drain_grace = ctx.node.stop_timeout;
-                  return caf::actor_cast<caf::actor>(ctx.sys.spawn(
-                      token, std::move(*s), ctx.get<storage_actor>("storage")));
+                  auto verifier
+                      = std::make_shared<token_verifier>(std::move(*s));
+                  auto hdl = ctx.sys.spawn(token_service, verifier,
+                                           ctx.get<storage_actor>("storage"));
+                  ctx.verifier = std::move(verifier);
+                  return caf::actor_cast<caf::actor>(hdl);
                 }},
       [](const component_context& ctx) {
         return read_token_settings(ctx.cfg, ctx.node.dev_mode);

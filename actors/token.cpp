@@ -24,80 +24,37 @@ bool is(const caf::error& err, ec code) {
          && err.code() == static_cast<uint8_t>(code);
 }
 
-/// Accepts the claims (no error) if their version is the account's current
-/// one.
-caf::error judge(const claims& c, uint32_t current) {
-  if (c.token_version < current)
-    return unauthenticated("token has been revoked");
-  if (c.token_version > current)
-    return unauthenticated("token version is newer than the account's");
-  return caf::none;
-}
-
-/// Caches a version read from storage. Versions only grow, so the larger of
-/// the cached and the new value is the right one.
-void remember(self_pointer self, uint64_t id, uint32_t version) {
-  auto& st = self->state;
-  auto now = st.settings.now();
-  auto i = st.versions.find(id);
-  if (i != st.versions.end()) {
-    i->second.version = std::max(i->second.version, version);
-    i->second.fetched_at = now;
-    return;
-  }
-  if (st.versions.size() >= st.settings.version_cache_max) {
-    auto ttl = static_cast<int64_t>(st.settings.version_cache_ttl.count());
-    for (auto j = st.versions.begin(); j != st.versions.end();)
-      if (now - j->second.fetched_at >= ttl)
-        j = st.versions.erase(j);
-      else
-        ++j;
-    if (st.versions.size() >= st.settings.version_cache_max)
-      st.versions.clear();
-  }
-  st.versions.emplace(id, cached_version{version, now});
-}
-
-/// Drops what we know about a user; reads already under way must not bring
-/// the old value back.
-void drop(self_pointer self, uint64_t id) {
-  self->state.versions.erase(id);
-  ++self->state.epoch;
-}
-
 caf::result<claims> validate(self_pointer self, const std::string& token) {
   auto& st = self->state;
-  auto now = st.settings.now();
-  auto c = jwt::validate(token, st.settings.keys, st.settings.policy, now);
+  auto& v = *st.verifier;
+  auto now = v.now();
+  auto c = v.verify(token, now);
   if (!c)
     return std::move(c.error());
-  auto ttl = static_cast<int64_t>(st.settings.version_cache_ttl.count());
-  if (auto i = st.versions.find(c->subject);
-      i != st.versions.end() && now - i->second.fetched_at < ttl
-      && c->token_version <= i->second.version) {
-    if (auto err = judge(*c, i->second.version))
-      return err;
+  if (auto verdict = v.judge_cached(*c, now)) {
+    if (*verdict)
+      return std::move(*verdict);
     return std::move(*c);
   }
   // Not cached, stale, or the token is newer than the cached version (a
   // revocation elsewhere): ask storage.
   auto rp = st.requests.open<claims>(self);
   auto id = c->subject;
-  auto epoch = st.epoch;
-  self->request(st.store, st.settings.storage_timeout, atom::get_v, id)
+  auto epoch = v.epoch(id);
+  self->request(st.store, v.settings().storage_timeout, atom::get_v, id)
       .then(
           [self, rp, epoch, found = std::move(*c)](account& acc) mutable {
+            auto& v = *self->state.verifier;
             auto current = acc.profile.token_version;
-            if (self->state.epoch == epoch)
-              remember(self, found.subject, current);
-            if (auto err = judge(found, current))
+            v.remember(found.subject, current, v.now(), epoch);
+            if (auto err = token_verifier::judge(found, current))
               rp.deliver(std::move(err));
             else
               rp.deliver(std::move(found));
           },
           [self, rp, id](caf::error& err) mutable {
             if (is(err, ec::not_found)) {
-              drop(self, id);
+              self->state.verifier->forget(id);
               rp.deliver(unauthenticated("the token's user no longer exists"));
               return;
             }
@@ -116,19 +73,19 @@ caf::result<uint32_t> revoke(self_pointer self, const request_context& ctx,
   auto rp = st.requests.open<uint32_t>(self);
   account_patch patch;
   patch.bump_token_version = true;
-  self->request(st.store, st.settings.storage_timeout, atom::update_v, ctx, id,
-                std::move(patch))
+  self->request(st.store, st.verifier->settings().storage_timeout,
+                atom::update_v, ctx, id, std::move(patch))
       .then(
           [self, rp, ctx, id](account& acc) mutable {
             spdlog::info("{} revoked every token of user {}", tag(ctx), id);
-            drop(self, id);
-            remember(self, id, acc.profile.token_version);
+            auto& v = *self->state.verifier;
+            v.replace(id, acc.profile.token_version, v.now());
             rp.deliver(acc.profile.token_version);
           },
           [self, rp, id](caf::error& err) mutable {
             // The bump may or may not have happened (e.g. on a timeout): forget
             // the cached version so the next validation reads storage.
-            drop(self, id);
+            self->state.verifier->forget(id);
             rp.deliver(dependency_failure(err, "storage"));
           });
   return rp;
@@ -175,14 +132,22 @@ caf::error check(const token_settings& settings) {
 }
 
 token_actor::behavior_type
-token(token_actor::stateful_pointer<token_state> self, token_settings settings,
-      storage_actor store) {
+token_service(token_actor::stateful_pointer<token_state> self,
+              std::shared_ptr<token_verifier> verifier, storage_actor store) {
   auto& st = self->state;
-  st.misconfigured = misconfiguration("token", settings,
-                                      static_cast<bool>(store), "storage");
-  st.settings = std::move(settings);
+  if (verifier)
+    st.misconfigured = misconfiguration("token", verifier->settings(),
+                                        static_cast<bool>(store), "storage");
+  else
+    st.misconfigured
+        = caf::make_error(ec::internal, std::string{"token service "
+                                                    "misconfigured: no "
+                                                    "verifier"});
+  st.verifier = std::move(verifier);
   st.store = std::move(store);
-  drain_on_exit(self, st.requests, st.settings.drain_grace);
+  drain_on_exit(self, st.requests,
+                st.verifier ? st.verifier->settings().drain_grace
+                            : std::chrono::milliseconds{0});
   return {
       [self](atom::validate, request_context& ctx,
              const std::string& token) -> caf::result<claims> {
@@ -204,9 +169,18 @@ token(token_actor::stateful_pointer<token_state> self, token_settings settings,
         // Dropping (rather than storing the given version) is right for both
         // senders: after a password change storage already holds the new
         // version, and after a delete there is no version to keep.
-        drop(self, id);
+        if (self->state.verifier)
+          self->state.verifier->forget(id);
       },
   };
+}
+
+token_actor::behavior_type
+token(token_actor::stateful_pointer<token_state> self, token_settings settings,
+      storage_actor store) {
+  return token_service(self,
+                       std::make_shared<token_verifier>(std::move(settings)),
+                       std::move(store));
 }
 
 } // namespace herald

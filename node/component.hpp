@@ -7,6 +7,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,8 @@
 
 namespace herald {
 
+class token_verifier;
+
 /// What a spawn function gets. Spawn functions run in main, before the node
 /// takes requests: blocking work (reading files, migrations, a first hash)
 /// is fine there.
@@ -29,6 +32,11 @@ struct component_context {
   const node_settings& node;
   /// The components started so far, by name.
   std::map<std::string, caf::actor> running;
+  /// Token validation without a round trip to the token actor (keys,
+  /// policy, the node's token-version cache), for validators on threads of
+  /// their own such as the HTTP gateway's; set by the token component's
+  /// spawn, null on nodes that do not run it.
+  std::shared_ptr<token_verifier> verifier;
 
   /// A component started before, as `Handle`; invalid if this node does not
   /// run it.
