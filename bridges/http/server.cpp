@@ -126,6 +126,13 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     }
     if (hook)
       hook(ex, res);
+    // An answer to HEAD has no body (RFC 9110 section 9.3.2): a client
+    // would read one as the start of the next response on the connection.
+    if (ex.req.method() == bhttp::verb::head && !res.body().empty()) {
+      auto size = res.body().size();
+      res.body().clear();
+      res.content_length(size);
+    }
   }
 
   void accept();
@@ -211,6 +218,13 @@ private:
         && req.find(bhttp::field::transfer_encoding) != req.end())
       return refuse(400, "bad_request",
                     "Content-Length and Transfer-Encoding together");
+    // A request's Transfer-Encoding must end in chunked, else its length is
+    // unknowable (RFC 9112 section 6.3): Beast would read no body, and the
+    // body a proxy in front forwarded would be taken for the next request.
+    if (req.find(bhttp::field::transfer_encoding) != req.end()
+        && !parser_->chunked())
+      return refuse(400, "bad_request",
+                    "Transfer-Encoding must end in chunked");
     lowest().expires_after(srv_->cfg.read_timeout);
     if (iequals(req[bhttp::field::expect], "100-continue")
         && !parser_->is_done()) {

@@ -356,7 +356,8 @@ def smuggling(url):
         check(ans is not None and is_problem(ans, 400),
               "smuggling attempt %d -> 400 problem (%r)" % (i + 1, ans))
         check(ans is not None
-              and ans.headers.get("connection", "").lower() == "close"
+              and (ans.headers.get("connection", "").lower() == "close"
+                   or (ans.version == 10 and "connection" not in ans.headers))
               and r.closed(5),
               "smuggling attempt %d: the connection is closed, no second "
               "response (buffer %r)" % (i + 1, r.buf[:100]))
@@ -519,11 +520,46 @@ def keep_alive(url):
           and [p.headers.get("x-request-id") for p in piped]
           == ["pipe-0", "pipe-1", "pipe-2"],
           "three pipelined requests get three answers in order (%r)" % piped)
+    # HEAD: whatever the answer, it has no body on the wire, or the next
+    # answer on the connection would be read wrongly.
+    s.sendall(b"HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+              b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-Id: "
+              b"after-head\r\n\r\n")
+    head = r.response(to_head=True)
+    after = r.response()
+    check(head is not None and after is not None and after.status == 200
+          and after.headers.get("x-request-id") == "after-head"
+          and after.body == b'{"status":"ok"}',
+          "an answer to HEAD carries no body: the next answer reads right "
+          "(%r, %r)" % (head, after))
     s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     last = r.response()
     check(last is not None and last.status == 200 and r.closed(5),
           "Connection: close ends the connection after its answer")
     s.close()
+
+
+def request_ids(url):
+    for sent, kept in [(b"abc-123", True), (b"a" * 300, False),
+                       (b"bad id", False), (b"\xff\xfe", False),
+                       (b"", False)]:
+        ans, r = exchange(url, b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+                          b"X-Request-Id: " + sent + b"\r\n\r\n")
+        got = ans.headers.get("x-request-id", "") if ans else ""
+        check(ans is not None and ans.status == 200 and got
+              and (got == sent.decode("latin-1")) == kept,
+              "X-Request-Id %r is %s (%r)" % (sent[:20], "kept" if kept
+                                               else "replaced", got))
+        r.sock.close()
+    big = (b'{"email": "' + b"a" * 60000 + b'@example.org", '
+           b'"password": "x"}')
+    ans, r = exchange(url, b"POST /v1/sessions HTTP/1.1\r\nHost: x\r\n"
+                      b"Content-Type: application/json\r\n"
+                      b"Content-Length: %d\r\n\r\n" % len(big) + big)
+    check(ans is not None and ans.status in (401, 422)
+          and is_problem(ans, ans.status),
+          "a 60 KB body under the 64 KiB limit is read (%r)" % ans)
+    r.sock.close()
 
 
 def http10(url):
@@ -604,6 +640,7 @@ with Database() as db:
         header_floods(url)
         smuggling(url)
         keep_alive(url)
+        request_ids(url)
         http10(url)
         slowloris(url)
         connection_churn(url, node)

@@ -109,8 +109,9 @@ class Reader:
         self.buf += chunk
         return True
 
-    def response(self):
-        """The next response, or None when the peer closed first."""
+    def response(self, to_head=False):
+        """The next response, or None when the peer closed first. An answer
+        to HEAD (`to_head`) has no body whatever its Content-Length says."""
         while b"\r\n\r\n" not in self.buf:
             if not self._fill():
                 return None
@@ -123,7 +124,7 @@ class Reader:
             headers.append((name.strip(), value.strip()))
         ans = Answer(int(status), headers, b"",
                      10 if version == "HTTP/1.0" else 11)
-        if int(status) // 100 == 1:
+        if int(status) // 100 == 1 or to_head:
             return ans
         length = ans.headers.get("content-length")
         if length is None:
