@@ -401,7 +401,7 @@ def slowloris(url):
     check("after" in cut and 1.5 <= cut["after"] <= 6,
           "a slowloris client is cut off by the 2 s read timeout "
           "(after %.1f s)" % cut.get("after", -1))
-    check(served >= 5 and slow == 0,
+    check(served >= 5 and slow <= 1,
           "others are served meanwhile (%d served, %d slow)" % (served, slow))
     s.close()
 
@@ -485,6 +485,29 @@ def connection_churn(url, node):
         back = wait_for(lambda: metric(url, "herald_http_connections")
                         <= gauge + 1, timeout=20)
         check(back, "the open-connection gauge returns to normal")
+
+
+def abandoned(url, node):
+    """Clients that send a request and go away before the answer (a login
+    hashes for a while): the late answers find closed connections, and the
+    node neither crashes nor keeps them."""
+    base = open_fds(node)
+    body = b'{"email": "gone@example.org", "password": "wrong password"}'
+    req = (b"POST /v1/sessions HTTP/1.1\r\nHost: x\r\n"
+           b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+           % len(body) + body)
+    for i in range(40):
+        s = connect(url)
+        s.sendall(req)
+        if i % 2:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                         b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        s.close()
+    ok = wait_for(lambda: open_fds(node) <= base + 5, timeout=60)
+    check(ok and healthy(url) and node.proc.poll() is None,
+          "40 clients that leave before their login's answer: the node runs "
+          "on and closes them (%d descriptors before, %d after)"
+          % (base, open_fds(node)))
 
 
 def keep_alive(url):
@@ -644,6 +667,7 @@ with Database() as db:
         http10(url)
         slowloris(url)
         connection_churn(url, node)
+        abandoned(url, node)
         check(node.proc.poll() is None, "the node is still running")
     with Node(db.name, gateway=True,
               extra=["--http.max-connections=20"]) as node:
