@@ -1,7 +1,10 @@
 // herald-bench: throughput and latency of herald's actors, each against a
 // raw baseline measured in the same run, printed as a ratio.
 //
-//   herald-bench validate [seconds]   token actor vs raw HMAC-SHA256 verify
+//   herald-bench validate [seconds]   on 1, 2 and all threads: the token
+//                                     verifier on plain threads and the token
+//                                     actor, each vs raw HMAC-SHA256 verify
+//                                     on as many threads
 //   herald-bench login [seconds]      logins vs raw argon2id on as many
 //                                     threads as hasher workers, plus token
 //                                     validation latency during the logins
@@ -39,6 +42,7 @@
 #include "actors/jwt.hpp"
 #include "actors/session.hpp"
 #include "actors/token.hpp"
+#include "actors/token_verifier.hpp"
 #include "actors/user.hpp"
 #include "bench/report.hpp"
 #include "messages/error.hpp"
@@ -46,6 +50,7 @@
 #include "tests/support/fake_storage.hpp"
 
 using namespace herald;
+using herald::bench::alternate;
 using herald::bench::percentile;
 using herald::bench::report;
 using clock_type = std::chrono::steady_clock;
@@ -190,58 +195,118 @@ user bench_user() {
   return u;
 }
 
-/// Raw baseline: HMAC-SHA256 over header.payload and a constant-time compare
-/// with the decoded signature, as a loop on one thread.
-double raw_hmac_rate(const std::string& token, double seconds) {
+/// Runs `op` (which answers false on a wrong result) in a loop on `threads`
+/// plain threads for `seconds`; answers the completed calls per second.
+template <class Op>
+double on_threads(size_t threads, double seconds, Op op) {
+  std::atomic<bool> go{false};
+  std::atomic<bool> stop{false};
+  std::atomic<size_t> total{0};
+  std::vector<std::thread> workers;
+  for (size_t t = 0; t < threads; ++t)
+    workers.emplace_back([&] {
+      while (!go.load())
+        std::this_thread::yield();
+      size_t done = 0;
+      while (!stop.load(std::memory_order_relaxed)) {
+        for (int i = 0; i < 100; ++i)
+          if (!op()) {
+            std::cerr << "wrong result\n";
+            std::exit(1);
+          }
+        done += 100;
+      }
+      total += done;
+    });
+  auto start = clock_type::now();
+  go = true;
+  std::this_thread::sleep_for(duration<double>(seconds));
+  stop = true;
+  for (auto& w : workers)
+    w.join();
+  return static_cast<double>(total.load()) / seconds_since(start);
+}
+
+/// Raw baseline: HMAC-SHA256 over header.payload of `token` and a
+/// constant-time compare with its decoded signature, on `threads` threads.
+double raw_hmac_rate(const std::string& token, size_t threads, double seconds) {
   std::string secret;
   jwt::base64url_decode(bench_secret, secret);
   auto dot = token.rfind('.');
   std::string signed_part = token.substr(0, dot);
   std::string sig;
   jwt::base64url_decode(token.substr(dot + 1), sig);
-  size_t done = 0;
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  auto start = clock_type::now();
-  while (seconds_since(start) < seconds) {
-    for (int i = 0; i < 1000; ++i) {
-      HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-           reinterpret_cast<const unsigned char*>(signed_part.data()),
-           signed_part.size(), mac, &len);
-      if (len != sig.size() || CRYPTO_memcmp(mac, sig.data(), len) != 0)
-        std::exit(1);
-    }
-    done += 1000;
-  }
-  return static_cast<double>(done) / seconds_since(start);
+  return on_threads(threads, seconds, [&] {
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+         reinterpret_cast<const unsigned char*>(signed_part.data()),
+         signed_part.size(), mac, &len);
+    return len == sig.size() && CRYPTO_memcmp(mac, sig.data(), len) == 0;
+  });
 }
 
-int bench_validate(double seconds) {
-  bench_config cfg;
-  caf::actor_system sys{cfg};
-  auto [storage, tokens] = spawn_token_service(sys);
-  auto tok = bench_token();
-  auto raw = raw_hmac_rate(tok, seconds);
-  auto settings = make_token_settings();
-  size_t plain_done = 0;
-  auto plain_start = clock_type::now();
-  while (seconds_since(plain_start) < seconds) {
-    for (int i = 0; i < 1000; ++i)
-      if (!jwt::validate(tok, settings.keys, settings.policy, unix_now()))
-        std::exit(1);
-    plain_done += 1000;
-  }
-  report("jwt::validate, plain function, one thread",
-         static_cast<double>(plain_done) / seconds_since(plain_start), raw,
-         "req/s");
-  auto actor = in_flight<token_actor, claims>(sys, tokens, seconds, 100,
-                                              atom::validate_v, bench_ctx, tok);
-  report("token validation (100 in flight)", actor, raw, "req/s");
-  auto one = pipelined<token_actor, claims>(sys, tokens, seconds, 1,
+/// Rounds of each paired measurement; each run takes seconds / rounds.
+constexpr size_t validate_rounds = 5;
+
+/// The validate figures with `threads` threads: the verifier on as many
+/// plain threads, the token actor on an actor system with as many scheduler
+/// threads, each against raw HMAC on as many threads.
+void bench_validate_on(size_t threads, const std::string& tok, double seconds) {
+  auto run = seconds / static_cast<double>(validate_rounds);
+  auto raw = [&] { return raw_hmac_rate(tok, threads, run); };
+  char label[80];
+  // (b) The gateway's path: try_validate on plain threads, cache warm.
+  token_verifier verifier{make_token_settings()};
+  verifier.remember(1, 0, unix_now(), verifier.epoch(1));
+  auto plain = alternate(validate_rounds, raw, [&] {
+    return on_threads(threads, run, [&] {
+      auto res = verifier.try_validate(tok);
+      return res && *res;
+    });
+  });
+  std::snprintf(label, sizeof(label), "verifier.try_validate, %zu thread%s",
+                threads, threads == 1 ? "" : "s");
+  report(label, plain.herald, plain.raw, "req/s");
+  // (c) The token actor, on `threads` scheduler threads.
+  caf_arguments.push_back("--scheduler.max-threads=" + std::to_string(threads));
+  {
+    bench_config cfg;
+    caf::actor_system sys{cfg};
+    auto [storage, tokens] = spawn_token_service(sys);
+    auto many = alternate(validate_rounds, raw, [&] {
+      return in_flight<token_actor, claims>(sys, tokens, run, 100,
                                             atom::validate_v, bench_ctx, tok);
-  report("token validation (one at a time)", one, raw, "req/s");
-  caf::anon_send_exit(tokens, caf::exit_reason::user_shutdown);
-  caf::anon_send_exit(storage, caf::exit_reason::user_shutdown);
+    });
+    std::snprintf(label, sizeof(label),
+                  "token actor, 100 in flight, %zu sched thr", threads);
+    report(label, many.herald, many.raw, "req/s");
+    auto one = alternate(validate_rounds, raw, [&] {
+      return pipelined<token_actor, claims>(sys, tokens, run, 1,
+                                            atom::validate_v, bench_ctx, tok);
+    });
+    std::snprintf(label, sizeof(label),
+                  "token actor, one at a time, %zu sched thr", threads);
+    report(label, one.herald, one.raw, "req/s");
+    caf::anon_send_exit(tokens, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(storage, caf::exit_reason::user_shutdown);
+  }
+  caf_arguments.pop_back();
+}
+
+/// Token validation on 1, 2 and all threads, each figure against raw
+/// HMAC-SHA256 on as many threads (medians of alternating rounds).
+int bench_validate(double seconds) {
+  auto tok = bench_token();
+  std::vector<size_t> counts{1, 2, std::thread::hardware_concurrency()};
+  std::sort(counts.begin(), counts.end());
+  counts.erase(std::unique(counts.begin(), counts.end()), counts.end());
+  std::printf("validate: medians of %zu rounds of %.2f s each, raw = HMAC() "
+              "+ CRYPTO_memcmp\n",
+              validate_rounds, seconds / static_cast<double>(validate_rounds));
+  for (auto n : counts)
+    if (n > 0)
+      bench_validate_on(n, tok, seconds);
   return 0;
 }
 
