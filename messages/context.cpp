@@ -1,5 +1,7 @@
 #include "messages/context.hpp"
 
+#include <algorithm>
+
 #include <openssl/rand.h>
 
 #include "messages/error.hpp"
@@ -18,6 +20,11 @@ bool id_char(char c) {
 }
 
 } // namespace
+
+bool is_request_id(const std::string& id) {
+  return !id.empty() && id.size() <= max_id
+         && std::all_of(id.begin(), id.end(), id_char);
+}
 
 std::string new_request_id() {
   unsigned char raw[8];

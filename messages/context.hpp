@@ -31,6 +31,11 @@ typename Inspector::result_type inspect(Inspector& f, request_context& x) {
   return f(caf::meta::type_name("herald::request_context"), x.id, x.caller);
 }
 
+/// True for a well-formed request id: 1 to 64 characters of
+/// [A-Za-z0-9._:-] (what `admit` lets through, nothing that could forge a
+/// log line).
+bool is_request_id(const std::string& id);
+
 /// A fresh request id: "r-" and 16 random hex digits.
 std::string new_request_id();
 

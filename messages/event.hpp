@@ -46,12 +46,16 @@ struct event {
   uint64_t seq = 0;
   /// Delivery attempts so far.
   uint32_t attempts = 0;
+  /// Id of the request that caused it (request_context::id); "" if unknown
+  /// (rows written before migration 004, events from peers that name none).
+  /// Published as the CloudEvents extension attribute `requestid`.
+  std::string request_id;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, event& x) {
   return f(caf::meta::type_name("herald::event"), x.id, x.topic, x.time,
-           x.source, x.key, x.data, x.seq, x.attempts);
+           x.source, x.key, x.data, x.seq, x.attempts, x.request_id);
 }
 
 /// What `heraldctl outbox status` shows.

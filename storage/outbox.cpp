@@ -124,11 +124,12 @@ caf::expected<std::vector<event>> fetch_events(mysql::connection& db,
   if (limit == 0)
     return result;
   auto rows = db.query("SELECT seq, event_id, topic, event_key, source, data, "
-                       "created_at_ms, attempts FROM outbox "
+                       "created_at_ms, attempts, request_id FROM outbox "
                        "WHERE dead_at IS NULL AND seq > ? ORDER BY seq LIMIT ?",
                        {after, limit},
                        {column::u64, column::text, column::text, column::text,
-                        column::text, column::text, column::i64, column::u32});
+                        column::text, column::text, column::i64, column::u32,
+                        column::text});
   if (!rows)
     return std::move(rows.error());
   for (auto& r : *rows) {
@@ -141,6 +142,9 @@ caf::expected<std::vector<event>> fetch_events(mysql::connection& db,
     ev.data = std::move(std::get<std::string>(r[5]));
     ev.time = std::get<int64_t>(r[6]);
     ev.attempts = std::get<uint32_t>(r[7]);
+    // NULL in rows written before migration 004.
+    if (auto request_id = std::get_if<std::string>(&r[8]))
+      ev.request_id = std::move(*request_id);
     result.push_back(std::move(ev));
   }
   return result;

@@ -51,7 +51,8 @@ json_member* member_named(ce_fields& x, const std::string& name) {
          {"time", &ce_fields::time},
          {"datacontenttype", &ce_fields::datacontenttype},
          {"data", &ce_fields::data},
-         {"data_base64", &ce_fields::data_base64}};
+         {"data_base64", &ce_fields::data_base64},
+         {"requestid", &ce_fields::requestid}};
   for (auto& m : members)
     if (name == m.name)
       return &(x.*m.member);

@@ -43,6 +43,8 @@ struct ce_fields {
   json_member datacontenttype;
   json_member data;
   json_member data_base64;
+  /// The extension attribute herald publishes the request id in.
+  json_member requestid;
   /// data.user_id as text when it is an integer or a non-empty string.
   std::optional<std::string> user_id;
 };

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bridges/amqp/cloudevent_reader.hpp"
+#include "messages/context.hpp"
 #include "messages/digest.hpp"
 #include "messages/error.hpp"
 
@@ -108,7 +109,12 @@ message encode_cloudevent(const event& ev, const std::string& source) {
     append_string(msg.body, ev.topic);
     msg.body += R"(,"time":")";
     msg.body += time;
-    msg.body += R"(","datacontenttype":")";
+    msg.body += '"';
+    if (!ev.request_id.empty()) {
+      msg.body += R"(,"requestid":)";
+      append_string(msg.body, ev.request_id);
+    }
+    msg.body += R"(,"datacontenttype":")";
     msg.body += json_content_type;
     msg.body += R"(","data":)";
     msg.body += ev.data;
@@ -121,6 +127,8 @@ message encode_cloudevent(const event& ev, const std::string& source) {
             {"source", src},        {"type", ev.topic},
             {"time", time},         {"datacontenttype", json_content_type},
             {"data", ev.data}};
+  if (!ev.request_id.empty())
+    body["requestid"] = ev.request_id;
   msg.body = dump(body);
   return msg;
 }
@@ -185,6 +193,11 @@ caf::expected<event> decode_cloudevent(const delivery& d) {
   } else {
     ev.time = d.msg.timestamp * 1000;
   }
+  // A trace attribute: one that is not a well-formed request id is left out
+  // rather than the whole event refused (or a forged log line let in).
+  if (body.requestid.kind == json_member::string
+      && is_request_id(body.requestid.value))
+    ev.request_id = std::move(body.requestid.value);
   ev.key = key_of(body.user_id, ev.id);
   ev.data = std::move(body.data.value);
   return ev;

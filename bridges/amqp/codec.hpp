@@ -19,9 +19,10 @@ constexpr const char* cloudevents_content_type = "application/cloudevents+json";
 
 /// The AMQP message for `ev` (routing key = ev.topic, set by the caller).
 /// - cloudevents: body {specversion "1.0", id, source, type = topic, time
-///   (RFC 3339 UTC with milliseconds), datacontenttype "application/json",
-///   data (the event's JSON object itself)}; content type
-///   application/cloudevents+json.
+///   (RFC 3339 UTC with milliseconds), requestid (the extension attribute
+///   naming the request that caused the event, when the event has one),
+///   datacontenttype "application/json", data (the event's JSON object
+///   itself)}; content type application/cloudevents+json.
 /// - micro: body = ev.data; headers Content-Type: application/json,
 ///   Micro-Topic: topic, Micro-Id: id; content type application/json.
 /// Both: message_id = id, timestamp = time in seconds, persistent.
@@ -33,7 +34,9 @@ message encode(const event& ev, wire_format format, const std::string& source);
 /// - cloudevents: content type application/cloudevents+json (or
 ///   application/json with a CloudEvent body); specversion "1.0"; id,
 ///   source, type non-empty strings; time (optional) RFC 3339; data a JSON
-///   object; datacontenttype, if given, JSON.
+///   object; datacontenttype, if given, JSON; requestid, if it is a
+///   well-formed request id (messages/context.hpp), becomes the event's
+///   request_id (else it is left out: the event is still taken).
 /// - micro: the body a JSON object; topic from the Micro-Topic header, else
 ///   the routing key; id from Micro-Id, else message_id, else "micro-" +
 ///   SHA-256 of topic and body (a redelivered message keeps its id).

@@ -4,6 +4,7 @@ outside peer on both sides."""
 
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -108,7 +109,8 @@ with Database() as db, SmtpSink(refusals=True) as sink:
         conn, ch = pika_channel()
         probe = ch.queue_declare("", exclusive=True).method.queue
         ch.queue_bind(probe, EXCHANGE, "#")
-        alice = ctl_json(node, "user", "create", "--name", "Alice", "--email",
+        alice = ctl_json(node, "--request-id", TAG + "-alice", "user",
+                         "create", "--name", "Alice", "--email",
                          "alice@example.org", "--password", PW)
         got = []
         for method, props, body in ch.consume(probe, inactivity_timeout=15):
@@ -134,6 +136,11 @@ with Database() as db, SmtpSink(refusals=True) as sink:
                   and ce["data"].get("user_id") == alice["id"]
                   and ce.get("time", "").endswith("Z"),
                   "body is a CloudEvents 1.0 document: %s" % body[:200])
+            check(ce.get("requestid") == TAG + "-alice",
+                  "the requestid extension attribute is the request id given "
+                  "to heraldctl: %r" % ce.get("requestid"))
+            check(all(re.fullmatch(r"[a-z0-9]{1,20}", k) for k in ce),
+                  "attribute names are CloudEvents names: %s" % sorted(ce))
             check(b"password_hash" not in body and b"$argon2" not in body,
                   "no password hash in the event")
         conn.close()

@@ -206,6 +206,53 @@ CAF_TEST(cloudevents decoding failures) {
   CHECK_INVALID(decode_ce(body), "datacontenttype");
 }
 
+CAF_TEST(cloudevents carry the request id as the requestid extension) {
+  auto ev = sample();
+  auto plain = json::parse(encode(ev, wire_format::cloudevents, "x").body);
+  CAF_CHECK(!plain.contains("requestid"));
+  ev.request_id = "r-0123456789abcdef";
+  auto msg = encode(ev, wire_format::cloudevents, "x");
+  auto body = json::parse(msg.body);
+  CAF_CHECK_EQUAL(body.size(), 8u);
+  CAF_CHECK_EQUAL(body["requestid"], "r-0123456789abcdef");
+  // An extension name as CloudEvents 1.0 allows: a-z0-9, at most 20.
+  for (auto& [name, value] : body.items()) {
+    CAF_CHECK_LESS_OR_EQUAL(name.size(), 20u);
+    for (auto c : name)
+      CAF_CHECK((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_');
+  }
+  auto back = decode(deliver(msg, ev.topic), wire_format::cloudevents);
+  CAF_REQUIRE(back);
+  CAF_CHECK_EQUAL(back->request_id, "r-0123456789abcdef");
+  CAF_CHECK_EQUAL(json::parse(back->data), json::parse(ev.data));
+  // Data that is not an object travels as a string, the attribute with it.
+  ev.data = "not json";
+  body = json::parse(encode(ev, wire_format::cloudevents, "x").body);
+  CAF_CHECK_EQUAL(body["requestid"], "r-0123456789abcdef");
+  // The micro format has no place for it and is unchanged.
+  CAF_CHECK_EQUAL(encode(sample(), wire_format::micro, "x").headers.size(), 3u);
+}
+
+CAF_TEST(cloudevents decoding keeps a well formed requestid only) {
+  auto body = ce_body();
+  body["requestid"] = "gw-7:abc.DEF_1";
+  auto ev = decode_ce(body);
+  CAF_REQUIRE(ev);
+  CAF_CHECK_EQUAL(ev->request_id, "gw-7:abc.DEF_1");
+  CAF_CHECK_EQUAL(decode_ce(ce_body())->request_id, "");
+  // A bad trace attribute is dropped; the event is still taken.
+  for (auto bad : {json(5), json(""), json("two words"), json("line\nbreak"),
+                   json(std::string(65, 'a')), json::object()}) {
+    body["requestid"] = bad;
+    auto res = decode_ce(body);
+    CAF_REQUIRE(res);
+    CAF_CHECK_EQUAL(res->request_id, "");
+    CAF_CHECK_EQUAL(res->id, "e-1");
+  }
+  body["requestid"] = std::string(64, 'a');
+  CAF_CHECK_EQUAL(decode_ce(body)->request_id, std::string(64, 'a'));
+}
+
 CAF_TEST(rfc 3339 times) {
   CAF_CHECK_EQUAL(format_rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
   CAF_CHECK_EQUAL(format_rfc3339_ms(1700000000123), "2023-11-14T22:13:20.123Z");

@@ -223,6 +223,16 @@ CAF_TEST(outbox_fetch answers pending rows by seq after a position) {
   part = fetch(0, 0);
   REQUIRE_OK(part);
   CAF_CHECK(part->empty());
+  // Each row carries the id of the request that wrote it (the CloudEvent's
+  // requestid); rows of an older herald have none.
+  for (auto& ev : *all)
+    CAF_CHECK_EQUAL(ev.request_id, ctx.id);
+  sql("UPDATE " + table("outbox") + " SET request_id = NULL WHERE seq = ?",
+      {(*all)[0].seq});
+  auto legacy = fetch(0, 1);
+  REQUIRE_OK(legacy);
+  CAF_REQUIRE_EQUAL(legacy->size(), 1u);
+  CAF_CHECK_EQUAL(legacy->front().request_id, "");
 }
 
 CAF_TEST(outbox_done deletes rows and ignores rows already gone) {
