@@ -74,9 +74,9 @@ caf::expected<int64_t> throttle_hit(fake_store& s,
   for (auto i = s.throttles.begin(); i != s.throttles.end();)
     i = std::max(i->second.last_at + i->second.rule.window,
                  i->second.blocked_until)
-            <= s.now
-          ? s.throttles.erase(i)
-          : std::next(i);
+                <= s.now
+            ? s.throttles.erase(i)
+            : std::next(i);
   int64_t wait = 0;
   for (auto& r : rules)
     if (auto i = s.throttles.find(throttle_key_hash(r.key));
@@ -86,8 +86,8 @@ caf::expected<int64_t> throttle_hit(fake_store& s,
     return wait;
   for (auto& r : rules) {
     auto& t = s.throttles[throttle_key_hash(r.key)];
-    t.events = t.events == 0 || s.now - t.last_at >= r.window ? 1
-                                                               : t.events + 1;
+    t.events
+        = t.events == 0 || s.now - t.last_at >= r.window ? 1 : t.events + 1;
     t.last_at = s.now;
     t.rule = r;
     t.rule.key.clear();
@@ -468,8 +468,7 @@ storage_actor::behavior_type fake_storage(storage_actor::pointer self,
           return unavailable();
         return throttle_hit(*store, rules);
       },
-      [store](atom::throttle_undo,
-              const std::vector<std::string>& keys)
+      [store](atom::throttle_undo, const std::vector<std::string>& keys)
           -> caf::result<caf::ok_atom> {
         if (store->down)
           return unavailable();
@@ -477,8 +476,7 @@ storage_actor::behavior_type fake_storage(storage_actor::pointer self,
           return err;
         return caf::ok_atom_v;
       },
-      [store](atom::throttle_clear,
-              const std::vector<std::string>& keys)
+      [store](atom::throttle_clear, const std::vector<std::string>& keys)
           -> caf::result<caf::ok_atom> {
         if (store->down)
           return unavailable();
