@@ -27,15 +27,27 @@ ctx knows the node, the database and the loaded id range. The HTTP gateway's
 figures go in the same list. `sql:` rows time what the old heraldctl paid
 (COUNT(*), OFFSET) with the mariadb client, for comparison; they are not
 herald's figures and have no goal.
+
+HTTP figures (`http:` rows): the node it starts also runs the gateway (role
+gateway, port --http-port, default 8362, throttling limits out of reach);
+with --node, pass the running gateway's --http-url or they are left out.
+Each times one request on a kept-alive connection: GET /v1/users/me,
+POST /v1/sessions (a login, argon2id at full cost), and GET /v1/users first
+and last page as an admin (an admin user admin@scale-admin.example is
+created with heraldctl the first time, and logged in over HTTP).
 """
 
 import argparse
+import base64
+import http.client
+import json
 import os
 import shutil
 import statistics
 import subprocess
 import tempfile
 import time
+import urllib.parse
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 
@@ -46,6 +58,7 @@ PASSWORD = "scale bench password, not a secret"
 FIXED_HASH = ("$argon2id$v=19$m=19456,t=2,p=1$PPa0HWzPV1DTpsEk6ebJeQ"
               "$7N1hO1v8CS74QvKsGDvZ46n7KmTBNlGSb497rrkONOQ")
 EMAIL = "user%07d@scale.example"
+ADMIN_EMAIL = "admin@scale-admin.example"
 
 
 # -- servers --------------------------------------------------------------------
@@ -60,6 +73,11 @@ class Context:
         self.first_id = 0
         self.last_id = 0
         self.count = 0
+        self.http_url = args.http_url
+        self.http_conn = None
+        self.admin_token = None
+        self.user_token = None
+        self.http_after_id = 0
 
     def mariadb(self, statement=None, stdin=None, local_infile=False,
                 timeout=600):
@@ -116,7 +134,10 @@ class OwnServers:
              "--mysql.port=%d" % a.mysql_port,
              "--mysql.database=%s" % self.ctx.database,
              "--herald.node-name=scale-%d" % a.node_port,
-             '--herald.roles=["user","token"]', "--herald.dev-mode"],
+             '--herald.roles=["user","token","gateway"]', "--herald.dev-mode",
+             "--http.port=%d" % a.http_port,
+             "--throttle.login-failures-per-email=100000",
+             "--throttle.login-failures-per-address=1000000"],
             env=node_env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 60
         while True:
@@ -244,6 +265,110 @@ def sql_baseline(ctx):
     return timed(lambda: ctx.mariadb("SELECT 1"))
 
 
+# -- HTTP figures: one request on a kept-alive connection -----------------------
+
+
+def http_call(ctx, method, path, body=None, token=None):
+    """Answers (status, parsed body); one connection for the whole run."""
+    if ctx.http_conn is None:
+        u = urllib.parse.urlsplit(ctx.http_url)
+        ctx.http_conn = http.client.HTTPConnection(u.hostname, u.port,
+                                                   timeout=60)
+    headers = {}
+    data = None
+    if body is not None:
+        data = json.dumps(body)
+        headers["Content-Type"] = "application/json"
+    if token:
+        headers["Authorization"] = "Bearer " + token
+    try:
+        ctx.http_conn.request(method, path, body=data, headers=headers)
+        res = ctx.http_conn.getresponse()
+        text = res.read()
+    except (OSError, http.client.HTTPException):
+        ctx.http_conn.close()
+        ctx.http_conn = None
+        raise
+    if res.getheader("Connection", "").lower() == "close":
+        ctx.http_conn.close()
+        ctx.http_conn = None
+    return res.status, json.loads(text) if text else None
+
+
+def http_ok(ctx, method, path, body=None, token=None):
+    status, answer = http_call(ctx, method, path, body, token)
+    if status != 200:
+        raise RuntimeError("%s %s: %d %s" % (method, path, status, answer))
+    return answer
+
+
+def http_login(ctx, email):
+    return http_ok(ctx, "POST", "/v1/sessions",
+                   {"email": email, "password": PASSWORD})["access_token"]
+
+
+def http_tokens(ctx):
+    """Logs in a user in the middle of the table, and an admin (made with
+    heraldctl the first time)."""
+    if ctx.user_token is None:
+        ctx.user_token = http_login(ctx, EMAIL % (ctx.count // 2))
+    if ctx.admin_token is None:
+        rows = ctx.mariadb("SELECT id FROM users WHERE email = '%s'"
+                           % ADMIN_EMAIL)
+        if not rows:
+            ctx.heraldctl("user", "create", "--name", "scale admin",
+                          "--email", ADMIN_EMAIL, "--password", PASSWORD,
+                          "--admin")
+        ctx.admin_token = http_login(ctx, ADMIN_EMAIL)
+        # The admin may come after the loaded users, and ids may have gaps:
+        # the last page starts after the 11th id from the end.
+        ctx.http_after_id = int(ctx.mariadb(
+            "SELECT id FROM users ORDER BY id DESC LIMIT 1 OFFSET 10")[0][0])
+
+
+def cursor(user_id):
+    # The gateway's opaque `after`: base64url of version byte 1 and the id.
+    raw = bytes([1]) + user_id.to_bytes(8, "big")
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def http_me(ctx):
+    http_tokens(ctx)
+    return timed(lambda: http_ok(ctx, "GET", "/v1/users/me",
+                                 token=ctx.user_token))
+
+
+def http_login_fig(ctx):
+    http_tokens(ctx)
+    return timed(lambda: http_login(ctx, EMAIL % (ctx.count // 2)))
+
+
+def http_list_first(ctx):
+    http_tokens(ctx)
+    return timed(lambda: http_ok(ctx, "GET", "/v1/users",
+                                 token=ctx.admin_token))
+
+
+def http_list_last(ctx):
+    http_tokens(ctx)
+
+    def last():
+        page = http_ok(ctx, "GET", "/v1/users?after="
+                       + cursor(ctx.http_after_id), token=ctx.admin_token)
+        if page["next"] is not None or len(page["items"]) != 10:
+            raise RuntimeError("last page: %d items, next %s"
+                               % (len(page["items"]), page["next"]))
+    return timed(last)
+
+
+HTTP_FIGURES = [
+    ("http: GET /v1/users/me", http_me),
+    ("http: POST /v1/sessions (login)", http_login_fig),
+    ("http: GET /v1/users (first page)", http_list_first),
+    ("http: GET /v1/users?after= (last page)", http_list_last),
+]
+
+
 FIGURES = [
     ("heraldctl status", ctl_status),
     ("heraldctl user list (first page)", ctl_list_first),
@@ -256,9 +381,15 @@ FIGURES = [
 ]
 
 
+def figures(ctx):
+    return FIGURES + (HTTP_FIGURES if ctx.http_url else [])
+
+
 def measure(ctx, runs):
+    # Fresh tokens at each size: a user in the middle of the table now.
+    ctx.user_token = ctx.admin_token = None
     out = {}
-    for name, fn in FIGURES:
+    for name, fn in figures(ctx):
         fn(ctx)  # warm-up: connections, caches
         out[name] = statistics.median(fn(ctx) for _ in range(runs))
     return out
@@ -277,7 +408,13 @@ def main():
                    default=os.environ.get("HERALD_MYSQL_PASSWORD",
                                           "herald-dev-password"))
     p.add_argument("--database", default="herald")
+    p.add_argument("--http-port", type=int, default=8362,
+                   help="the gateway of the node it starts")
+    p.add_argument("--http-url",
+                   help="with --node: its gateway (else no http: figures)")
     args = p.parse_args()
+    if not args.node:
+        args.http_url = "http://127.0.0.1:%d" % args.http_port
     ctx = Context(args)
     with (Nothing() if args.node else OwnServers(ctx)):
         ctx.mariadb("DELETE FROM users WHERE email LIKE '%@scale.example'")
@@ -293,12 +430,12 @@ def main():
                 if "users_estimate" in l), flush=True)
             results.append(measure(ctx, args.runs))
         small, large = results
-        width = max(len(name) for name, _ in FIGURES)
+        width = max(len(name) for name, _ in figures(ctx))
         print("\nmedian of %d runs, seconds" % args.runs)
         print("%-*s %10s %10s %7s" % (width, "figure", "%dk" % (args.small
                                                               // 1000),
                                       "%dk" % (args.users // 1000), "ratio"))
-        for name, _ in FIGURES:
+        for name, _ in figures(ctx):
             a, b = small[name], large[name]
             print("%-*s %10.4f %10.4f %6.2fx" % (width, name, a, b, b / a))
 
