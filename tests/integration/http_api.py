@@ -321,6 +321,15 @@ with Database() as db, SmtpSink() as sink:
                  json_body={"email": "alice2@example.org", "current_password": PW})
         check(res.status == 200 and res.json()["email"] == "alice2@example.org",
               "PATCH email with current_password -> 200: %r" % res)
+        # A new email ends the sessions made under the old one.
+        problem(rq("GET", "/v1/users/me", token=alice_token), 401,
+                "unauthenticated", what="the token from before the email "
+                "change")
+        alice = rq("GET", "/v1/users/me", token=rq("POST", "/v1/sessions",
+                   json_body={"email": "alice2@example.org",
+                              "password": PW}).json()["access_token"]).json()
+        alice_token = rq("POST", "/v1/sessions", json_body={
+            "email": "alice2@example.org", "password": PW}).json()["access_token"]
         problem(rq("PATCH", "/v1/users/%d" % uid, token=alice_token,
                    json_body={"role": "admin"}),
                 403, "forbidden", "role", what="PATCH role by a non-admin")

@@ -62,6 +62,10 @@ def _is_uri(value):
     return not isinstance(value, str) or bool(_URI.match(value))
 
 
+def method_of(what):
+    return what.split(" ", 1)[0]
+
+
 def media_type(content_type):
     return (content_type or "").split(";")[0].strip().lower()
 
@@ -157,13 +161,13 @@ class OpenApi:
         comps = self.doc["components"]["responses"]
         if tpl is None:
             return None, {s: comps[n] for s, n in GENERIC_UNMATCHED.items()}, \
-                "unmatched path"
+                method.upper() + " (unmatched path)"
         item = self.doc["paths"][tpl]
         # Methods are case-sensitive (RFC 9110): "get" is not GET.
         op = item.get(method.lower()) if method.isupper() else None
         if op is None:
             return tpl, {s: comps[n] for s, n in GENERIC_WRONG_METHOD.items()}, \
-                "method not documented for " + tpl
+                method.upper() + " (undocumented) " + tpl
         out = {}
         for s, n in GENERIC_ANY.items():
             out[s] = comps[n]
@@ -221,6 +225,8 @@ class OpenApi:
                 problems.append("%s %d: header %s=%r: %s"
                                 % (what, status, name, value, errs[0].message))
         content = resp.get("content")
+        if method_of(what) == "HEAD":
+            return problems  # no content in an answer to HEAD
         if not content:
             if body:
                 problems.append("%s %d: documented without content, got %d "
