@@ -272,8 +272,14 @@ private:
   /// Answers a request the connection could not read, then closes.
   void refuse(unsigned status, const char* code, std::string detail) {
     auto ex = std::make_shared<exchange>();
-    if (parser_ && parser_->is_header_done())
+    if (parser_ && parser_->is_header_done()) {
       ex->req.version(parser_->get().version());
+      // finish() leaves out the body of an answer to HEAD.
+      ex->req.method(parser_->get().method());
+    }
+    // Known once the request line was read: an answer to HEAD has no body.
+    if (parser_ && parser_->get().method() == bhttp::verb::head)
+      ex->req.method(bhttp::verb::head);
     ex->request_id = new_request_id();
     ex->client = srv_->proxies.client(peer_.address(), "");
     ex->route = "unreadable";
