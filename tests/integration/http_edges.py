@@ -562,6 +562,24 @@ def keep_alive(url):
     s.close()
 
 
+def head_refused(url):
+    # A HEAD the connection refuses (a bad length, a header flood) gets its
+    # problem's headers but no body either.
+    for data in [b"HEAD /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: abc"
+                 b"\r\n\r\n",
+                 b"HEAD /healthz HTTP/1.1\r\nHost: x\r\nX-Big: "
+                 + b"a" * 9000 + b"\r\n\r\n"]:
+        s = connect(url)
+        s.sendall(data)
+        r = Reader(s)
+        s.settimeout(10)
+        ans = r.response(to_head=True)
+        check(ans is not None and ans.status in (400, 431) and r.closed(5),
+              "a refused HEAD gets %s and no body (%r, then %r)"
+              % (ans and ans.status, ans, r.buf[:60]))
+        s.close()
+
+
 def request_ids(url):
     for sent, kept in [(b"abc-123", True), (b"a" * 300, False),
                        (b"bad id", False), (b"\xff\xfe", False),
@@ -664,6 +682,7 @@ with Database() as db:
         smuggling(url)
         keep_alive(url)
         request_ids(url)
+        head_refused(url)
         http10(url)
         slowloris(url)
         connection_churn(url, node)
