@@ -256,6 +256,13 @@ def routing(url):
     check(ans is not None and is_problem(ans, 405),
           "an unknown method -> 405 (%r)" % ans)
     r.sock.close()
+    # An unknown method in a request the connection refuses: still a 400.
+    ans, r = exchange(url, b"BREW /healthz HTTP/1.1\r\nHost: x\r\n"
+                      b"Content-Length: 1\r\nTransfer-Encoding: chunked"
+                      b"\r\n\r\n0\r\n\r\n")
+    check(ans is not None and is_problem(ans, 400),
+          "an unknown method with both lengths -> 400 (%r)" % ans)
+    r.sock.close()
     for junk in [b"GARBAGE\r\n\r\n", b"GET /healthz HTTP/9.9\r\n\r\n",
                  b"GET /healthz\r\n\r\n", b"GET /he\x00althz HTTP/1.1\r\n\r\n",
                  b"GET /healthz HTTP/1.1\r\nBad Header\r\n\r\n"]:
