@@ -274,8 +274,10 @@ private:
     auto ex = std::make_shared<exchange>();
     if (parser_ && parser_->is_header_done()) {
       ex->req.version(parser_->get().version());
-      // finish() leaves out the body of an answer to HEAD.
-      ex->req.method(parser_->get().method());
+      // finish() leaves out the body of an answer to HEAD. (Only HEAD is
+      // copied: Beast throws on setting an unknown verb.)
+      if (parser_->get().method() == bhttp::verb::head)
+        ex->req.method(bhttp::verb::head);
     }
     // Known once the request line was read: an answer to HEAD has no body.
     if (parser_ && parser_->get().method() == bhttp::verb::head)
