@@ -270,10 +270,6 @@ def sql_baseline(ctx):
 
 def http_call(ctx, method, path, body=None, token=None):
     """Answers (status, parsed body); one connection for the whole run."""
-    if ctx.http_conn is None:
-        u = urllib.parse.urlsplit(ctx.http_url)
-        ctx.http_conn = http.client.HTTPConnection(u.hostname, u.port,
-                                                   timeout=60)
     headers = {}
     data = None
     if body is not None:
@@ -281,14 +277,24 @@ def http_call(ctx, method, path, body=None, token=None):
         headers["Content-Type"] = "application/json"
     if token:
         headers["Authorization"] = "Bearer " + token
-    try:
-        ctx.http_conn.request(method, path, body=data, headers=headers)
-        res = ctx.http_conn.getresponse()
-        text = res.read()
-    except (OSError, http.client.HTTPException):
-        ctx.http_conn.close()
-        ctx.http_conn = None
-        raise
+    # A kept-alive connection the gateway closed while idle (loading takes
+    # longer than http.idle-timeout) is opened again, once.
+    for attempt in (1, 2):
+        reused = ctx.http_conn is not None
+        if not reused:
+            u = urllib.parse.urlsplit(ctx.http_url)
+            ctx.http_conn = http.client.HTTPConnection(u.hostname, u.port,
+                                                       timeout=60)
+        try:
+            ctx.http_conn.request(method, path, body=data, headers=headers)
+            res = ctx.http_conn.getresponse()
+            text = res.read()
+            break
+        except (OSError, http.client.HTTPException):
+            ctx.http_conn.close()
+            ctx.http_conn = None
+            if not reused or attempt == 2:
+                raise
     if res.getheader("Connection", "").lower() == "close":
         ctx.http_conn.close()
         ctx.http_conn = None
