@@ -153,9 +153,11 @@ hasher_actor spawn_hasher(caf::actor_system& sys, size_t workers,
                                            static_cast<uint32_t>(h.busy),
                                            static_cast<uint32_t>(h.queued)});
   };
+  // Named before the call: `std::move(cfg)` may run before the lambda copies.
+  auto load = cfg.load;
   return spawn_worker_pool<hasher_actor>(
       sys, workers,
-      [&sys, params, load = cfg.load](size_t slot) {
+      [&sys, params, load](size_t slot) {
         return sys.spawn<caf::detached>(pooled_hasher_worker, params, load,
                                         slot);
       },
