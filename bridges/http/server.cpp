@@ -330,22 +330,32 @@ private:
   }
 
   void write(response res, bool answered_request) {
-    if (answered_request && waiting_) {
+    if (closed_) {
+      if (answered_request)
+        done_with_request();
+      return;
+    }
+    auto msg = std::make_shared<response>(std::move(res));
+    lowest().expires_after(srv_->cfg.read_timeout);
+    // The request counts as under way until its answer is on the wire: a
+    // stop closes idle connections only, never one that is writing.
+    bhttp::async_write(stream_, *msg,
+                       [self = this->shared_from_this(), msg,
+                        answered_request](beast::error_code ec, size_t) {
+                         if (answered_request)
+                           self->done_with_request();
+                         if (ec || !msg->keep_alive())
+                           return self->close();
+                         self->first_ = false;
+                         self->read_header();
+                       });
+  }
+
+  void done_with_request() {
+    if (waiting_) {
       waiting_ = false;
       srv_->busy.fetch_sub(1);
     }
-    if (closed_)
-      return;
-    auto msg = std::make_shared<response>(std::move(res));
-    lowest().expires_after(srv_->cfg.read_timeout);
-    bhttp::async_write(
-        stream_, *msg,
-        [self = this->shared_from_this(), msg](beast::error_code ec, size_t) {
-          if (ec || !msg->keep_alive())
-            return self->close();
-          self->first_ = false;
-          self->read_header();
-        });
   }
 
   void close() {
