@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <limits>
+#include <memory>
 #include <set>
+#include <unordered_set>
 
 #include <nlohmann/json.hpp>
 #include <openssl/crypto.h>
@@ -68,34 +71,210 @@ caf::error check_key(const key& k) {
   return caf::none;
 }
 
-/// Parses a JSON object strictly: no exceptions, and no object (at any
-/// depth) may name a member twice, since JSON parsers disagree on which
-/// duplicate wins (RFC 7515 section 5.2).
-bool parse_object(std::string_view text, json& out) {
-  std::vector<std::set<std::string>> seen;
-  bool duplicate = false;
-  auto cb = [&](int, json::parse_event_t event, json& parsed) {
-    switch (event) {
-    case json::parse_event_t::object_start:
-      seen.emplace_back();
-      break;
-    case json::parse_event_t::object_end:
-      if (!seen.empty())
-        seen.pop_back();
-      break;
-    case json::parse_event_t::key:
-      if (!seen.empty() && parsed.is_string()
-          && !seen.back().insert(parsed.get<std::string>()).second)
-        duplicate = true;
-      break;
-    default:
-      break;
+/// One top-level member of a JSON object as far as herald reads it.
+struct member {
+  enum kind_t : uint8_t {
+    absent,
+    literal, // null, true or false
+    string,
+    unsigned_int,
+    signed_int,
+    floating,
+    array,
+    object,
+  };
+  kind_t kind = absent;
+  std::string text;
+  uint64_t u = 0;
+  int64_t i = 0;
+  double d = 0;
+};
+
+/// Reads a JSON object strictly and without building a DOM (nlohmann SAX):
+/// the root must be an object; no object, at any depth, may name a member
+/// twice, since JSON parsers disagree on which duplicate wins (RFC 7515
+/// section 5.2); the values of the top-level members named in `names` land
+/// in `values` (same index), every other member is checked and skipped.
+/// The lexer validates UTF-8 and numbers as nlohmann's DOM parser does. If
+/// `match_index` names a member, `matched` tells whether that member is an
+/// array with a direct string element equal to `match`.
+class object_reader {
+public:
+  using json_string = json::string_t;
+
+  static constexpr size_t none = static_cast<size_t>(-1);
+
+  object_reader(const std::string_view* names, member* values, size_t count,
+                size_t match_index = none, std::string_view match = {})
+      : names_(names), values_(values), count_(count),
+        match_index_(match_index), match_(match) {}
+
+  bool read(std::string_view text) {
+    return json::sax_parse(text.begin(), text.end(), this) && done_;
+  }
+
+  bool matched = false;
+
+  // -- nlohmann SAX interface ---
+
+  bool null() { return scalar(member::literal); }
+
+  bool boolean(bool) { return scalar(member::literal); }
+
+  bool number_integer(json::number_integer_t x) {
+    if (auto m = target())
+      m->i = x;
+    return scalar(member::signed_int);
+  }
+
+  bool number_unsigned(json::number_unsigned_t x) {
+    if (auto m = target())
+      m->u = x;
+    return scalar(member::unsigned_int);
+  }
+
+  bool number_float(json::number_float_t x, const json_string&) {
+    if (auto m = target())
+      m->d = x;
+    return scalar(member::floating);
+  }
+
+  bool string(json_string& x) {
+    if (depth_ == 0)
+      return false;
+    if (depth_ == match_depth_ && x == match_)
+      matched = true;
+    if (auto m = target())
+      m->text = x;
+    return scalar(member::string);
+  }
+
+  bool binary(json::binary_t&) { return false; }
+
+  bool start_object(size_t) {
+    if (depth_ == 0 && done_)
+      return false;
+    if (depth_ > 0 && !scalar(member::object))
+      return false;
+    // The root's frame is a member: most tokens nest no object at all.
+    if (++depth_ > 1)
+      frames_.push_back(frame{keys_.size(), nullptr});
+    return true;
+  }
+
+  bool key(json_string& x) {
+    current_ = none;
+    if (depth_ == 1)
+      for (size_t i = 0; i < count_; ++i)
+        if (names_[i] == x) {
+          // A named member: a bit notes it, no copy of its name is kept.
+          if (seen_ & (uint64_t{1} << i))
+            return false;
+          seen_ |= uint64_t{1} << i;
+          current_ = i;
+          return true;
+        }
+    auto& f = depth_ == 1 ? root_ : frames_.back();
+    if (f.many) {
+      if (!f.many->insert(x).second)
+        return false;
+    } else {
+      for (auto i = f.first; i < keys_.size(); ++i)
+        if (keys_[i] == x)
+          return false;
+      if (keys_.size() - f.first < max_scanned) {
+        keys_.push_back(x);
+      } else {
+        // Many members: a hash set keeps the check linear for large input.
+        f.many = std::make_unique<std::unordered_set<std::string>>(
+            std::make_move_iterator(keys_.begin() + f.first),
+            std::make_move_iterator(keys_.end()));
+        f.many->insert(x);
+        keys_.resize(f.first);
+      }
     }
     return true;
+  }
+
+  bool end_object() {
+    if (depth_ > 1) {
+      keys_.resize(frames_.back().first);
+      frames_.pop_back();
+    }
+    return close();
+  }
+
+  bool start_array(size_t) {
+    if (depth_ == 0)
+      return false;
+    bool match = depth_ == 1 && current_ == match_index_ && current_ != none;
+    if (!scalar(member::array))
+      return false;
+    ++depth_;
+    if (match)
+      match_depth_ = depth_;
+    return true;
+  }
+
+  bool end_array() {
+    if (depth_ == match_depth_)
+      match_depth_ = 0;
+    return close();
+  }
+
+  bool parse_error(size_t, const std::string&,
+                   const nlohmann::detail::exception&) {
+    return false;
+  }
+
+private:
+  /// Objects with more members switch from a linear scan to a hash set.
+  static constexpr size_t max_scanned = 16;
+
+  struct frame {
+    size_t first;
+    std::unique_ptr<std::unordered_set<std::string>> many;
   };
-  out = json::parse(text.begin(), text.end(), cb, false);
-  return !out.is_discarded() && out.is_object() && !duplicate;
-}
+
+  /// The member that the value being read belongs to, or nullptr.
+  member* target() {
+    return depth_ == 1 && current_ != none ? &values_[current_] : nullptr;
+  }
+
+  /// Notes the kind of a value; only an object may stand at the root.
+  bool scalar(member::kind_t kind) {
+    if (depth_ == 0)
+      return false;
+    if (auto m = target()) {
+      m->kind = kind;
+      current_ = none;
+    }
+    return true;
+  }
+
+  bool close() {
+    if (--depth_ == 0)
+      done_ = true;
+    return true;
+  }
+
+  const std::string_view* names_;
+  member* values_;
+  size_t count_;
+  size_t match_index_;
+  std::string_view match_;
+  size_t depth_ = 0;
+  size_t match_depth_ = 0;
+  size_t current_ = none;
+  bool done_ = false;
+  /// Which of `names` (at most 64) the root object has named so far.
+  uint64_t seen_ = 0;
+  /// Names of the other members of every open object, innermost last.
+  std::vector<std::string> keys_;
+  frame root_{0, nullptr};
+  /// The open objects below the root.
+  std::vector<frame> frames_;
+};
 
 bool hmac_sha256(std::string_view secret, std::string_view data,
                  unsigned char (&out)[mac_size]) {
@@ -107,20 +286,19 @@ bool hmac_sha256(std::string_view secret, std::string_view data,
 }
 
 /// Reads a NumericDate: a JSON number, fractions rounded down.
-bool numeric_date(const json& v, int64_t& out) {
-  if (v.is_number_unsigned()) {
-    auto x = v.get<uint64_t>();
-    if (x > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+bool numeric_date(const member& v, int64_t& out) {
+  if (v.kind == member::unsigned_int) {
+    if (v.u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
       return false;
-    out = static_cast<int64_t>(x);
+    out = static_cast<int64_t>(v.u);
     return true;
   }
-  if (v.is_number_integer()) {
-    out = v.get<int64_t>();
+  if (v.kind == member::signed_int) {
+    out = v.i;
     return true;
   }
-  if (v.is_number_float()) {
-    auto x = std::floor(v.get<double>());
+  if (v.kind == member::floating) {
+    auto x = std::floor(v.d);
     if (!std::isfinite(x) || x < -9.2e18 || x > 9.2e18)
       return false;
     out = static_cast<int64_t>(x);
@@ -130,10 +308,10 @@ bool numeric_date(const json& v, int64_t& out) {
 }
 
 /// Reads a canonical decimal user id: digits only, no leading zero, > 0.
-bool user_id(const json& v, uint64_t& out) {
-  if (!v.is_string())
+bool user_id(const member& v, uint64_t& out) {
+  if (v.kind != member::string)
     return false;
-  auto& s = v.get_ref<const std::string&>();
+  auto& s = v.text;
   if (s.empty() || s.size() > 20 || s[0] == '0')
     return false;
   uint64_t x = 0;
@@ -181,27 +359,28 @@ caf::expected<parsed_token> parse(std::string_view token, size_t max_size) {
   std::string header_text;
   if (!base64url_decode(token.substr(0, first), header_text))
     return reject("token is malformed: header is not base64url");
-  json header;
-  if (!parse_object(header_text, header))
+  static constexpr std::string_view names[] = {"alg", "typ", "crit", "kid"};
+  member header[std::size(names)];
+  auto& [alg, typ, crit, kid] = header;
+  if (!object_reader{names, header, std::size(names)}.read(header_text))
     return reject("token is malformed: header is not a JSON object with "
                   "unique members");
-  auto alg = header.find("alg");
-  if (alg == header.end())
+  if (alg.kind == member::absent)
     return reject("token header has no alg");
-  if (!alg->is_string())
+  if (alg.kind != member::string)
     return reject("token header alg is not a string");
-  if (alg->get_ref<const std::string&>() != "HS256")
-    return reject("unsupported alg " + printable(alg->get<std::string>())
+  if (alg.text != "HS256")
+    return reject("unsupported alg " + printable(alg.text)
                   + ", only HS256 is accepted");
-  if (auto typ = header.find("typ");
-      typ != header.end() && (!typ->is_string() || *typ != "JWT"))
+  if (typ.kind != member::absent
+      && (typ.kind != member::string || typ.text != "JWT"))
     return reject("unsupported typ, only JWT is accepted");
-  if (header.contains("crit"))
+  if (crit.kind != member::absent)
     return reject("token header has crit extensions, none are supported");
-  if (auto kid = header.find("kid"); kid != header.end()) {
-    if (!kid->is_string())
+  if (kid.kind != member::absent) {
+    if (kid.kind != member::string)
       return reject("token header kid is not a string");
-    result.kid = kid->get<std::string>();
+    result.kid = std::move(kid.text);
   }
   return result;
 }
@@ -336,70 +515,62 @@ caf::expected<verified> verify_signature(std::string_view token, const key& k,
 
 caf::expected<claims> check_claims(std::string_view payload_json,
                                    const policy& p, int64_t now) {
-  json body;
-  if (!parse_object(payload_json, body))
+  static constexpr std::string_view names[]
+      = {"exp", "nbf", "iss", "aud", "iat", "sub", "ver", "jti", "role"};
+  member body[std::size(names)];
+  auto& [exp, nbf, iss, aud, iat, sub, ver, jti, role] = body;
+  object_reader reader{names, body, std::size(names), 3, p.audience};
+  if (!reader.read(payload_json))
     return reject("token is malformed: payload is not a JSON object with "
                   "unique members");
   auto leeway = static_cast<int64_t>(p.leeway.count());
   claims result;
   // -- time ---
-  auto exp = body.find("exp");
-  if (exp == body.end())
+  if (exp.kind == member::absent)
     return reject("token has no exp");
-  if (!numeric_date(*exp, result.expires_at))
+  if (!numeric_date(exp, result.expires_at))
     return reject("token exp is not a number");
   if (result.expires_at <= now - leeway)
     return caf::make_error(ec::expired, std::string{"token has expired"});
-  if (auto nbf = body.find("nbf"); nbf != body.end()) {
-    if (!numeric_date(*nbf, result.not_before))
+  if (nbf.kind != member::absent) {
+    if (!numeric_date(nbf, result.not_before))
       return reject("token nbf is not a number");
     if (result.not_before > now + leeway)
       return reject("token is not valid yet (nbf)");
   }
   // -- who issued it, for whom ---
-  auto iss = body.find("iss");
-  if (iss == body.end() || !iss->is_string() || *iss != p.issuer)
+  if (iss.kind != member::string || iss.text != p.issuer)
     return reject("token issuer is not " + printable(p.issuer));
   result.issuer = p.issuer;
-  auto aud = body.find("aud");
-  bool for_us = false;
-  if (aud != body.end() && aud->is_string())
-    for_us = *aud == p.audience;
-  else if (aud != body.end() && aud->is_array())
-    for (auto& x : *aud)
-      for_us = for_us || (x.is_string() && x == p.audience);
+  // `aud` is the audience or an array with it as a direct element.
+  bool for_us = (aud.kind == member::string && aud.text == p.audience)
+                || (aud.kind == member::array && reader.matched);
   if (!for_us)
     return reject("token audience does not include " + printable(p.audience));
   result.audience = p.audience;
-  auto iat = body.find("iat");
-  if (iat == body.end())
+  if (iat.kind == member::absent)
     return reject("token has no iat");
-  if (!numeric_date(*iat, result.issued_at))
+  if (!numeric_date(iat, result.issued_at))
     return reject("token iat is not a number");
   if (result.issued_at > now + leeway)
     return reject("token was issued in the future (iat)");
-  if (body.find("nbf") == body.end())
+  if (nbf.kind == member::absent)
     result.not_before = result.issued_at;
   // -- whom it is about ---
-  auto sub = body.find("sub");
-  if (sub == body.end() || !user_id(*sub, result.subject))
+  if (!user_id(sub, result.subject))
     return reject("token sub is not a decimal user id");
-  auto ver = body.find("ver");
-  // The parser stores every non-negative integer as unsigned.
-  if (ver == body.end() || !ver->is_number_unsigned()
-      || ver->get<uint64_t>() > std::numeric_limits<uint32_t>::max())
+  // The parser reports every non-negative integer as unsigned.
+  if (ver.kind != member::unsigned_int
+      || ver.u > std::numeric_limits<uint32_t>::max())
     return reject("token ver is not a token version (0 to 2^32-1)");
-  result.token_version = ver->get<uint32_t>();
-  auto jti = body.find("jti");
-  // json::empty() is false for every string, so look at the string itself.
-  if (jti == body.end() || !jti->is_string()
-      || jti->get_ref<const std::string&>().empty())
+  result.token_version = static_cast<uint32_t>(ver.u);
+  if (jti.kind != member::string || jti.text.empty())
     return reject("token has no jti");
-  result.jwt_id = jti->get<std::string>();
-  if (auto role = body.find("role"); role != body.end()) {
-    if (!role->is_string())
+  result.jwt_id = std::move(jti.text);
+  if (role.kind != member::absent) {
+    if (role.kind != member::string)
       return reject("token role is not a string");
-    result.role = role->get<std::string>();
+    result.role = std::move(role.text);
   }
   return result;
 }
