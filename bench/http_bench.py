@@ -33,7 +33,10 @@ Figures (--only picks some: http, login, mixed):
          with twice as many connections as hasher workers saturates the
          hashers (goal: p99 under 5 ms).
 
-Each round's figures are printed as they come; the summary at the end gives
+With its own node it also prints the CPU time per request of the node
+process against that of the baseline's process (herald-http-raw, or
+herald-raw-baselines' client side), which the machine's other load sways
+less than requests/s. Each round's figures are printed as they come; the summary at the end gives
 medians over rounds, and the median and range of the per-round ratios.
 """
 
@@ -228,10 +231,38 @@ def parse_wrk(out, what):
     return float(rate.group(1)), float(p99.group(1)) * UNITS[p99.group(2)]
 
 
-def wrk(url, seconds, threads, conns, script, what):
+def proc_cpu(pid):
+    """CPU seconds (user and system, all threads) process `pid` used."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# CPU time per request of the server under test, by figure name: the
+# node's (or herald-http-raw's) whole process, herald-raw-baselines' own.
+# Less at the mercy of the machine's other load than requests/s.
+cpu_per_op = {}
+
+
+def wrk(url, seconds, threads, conns, script, what, pid=None):
+    cpu0 = proc_cpu(pid) if pid else 0
     out = subprocess.run(wrk_command(url, seconds, threads, conns, script),
                          capture_output=True, text=True, check=True).stdout
-    return parse_wrk(out, what)
+    rate, p99 = parse_wrk(out, what)
+    if pid:
+        n = int(re.search(r"(\d+) requests in", out).group(1))
+        cpu_per_op.setdefault(what, []).append((proc_cpu(pid) - cpu0) / n)
+    return rate, p99
+
+
+def print_cpu(a, b):
+    """Median CPU per request of `a` and `b` and their ratio."""
+    if a not in cpu_per_op or b not in cpu_per_op:
+        return
+    x = statistics.median(cpu_per_op[a]) * 1e6
+    y = statistics.median(cpu_per_op[b]) * 1e6
+    print("  CPU per request: %s %.1f us, %s %.1f us: %s/%s %.3f"
+          % (a, x, b, y, a, b, x / y))
 
 
 def raw_baseline(args, *mode_args):
@@ -243,7 +274,10 @@ def raw_baseline(args, *mode_args):
     if out.returncode != 0:
         raise RuntimeError("herald-raw-baselines %s: %s"
                            % (" ".join(map(str, mode_args)), out.stderr))
-    m = re.search(r"rate=([\d.]+) p50_us=(\d+) p99_us=(\d+)", out.stdout)
+    m = re.search(r"rate=([\d.]+) p50_us=(\d+) p99_us=(\d+) "
+                  r"cpu_us_per_op=([\d.]+)", out.stdout)
+    cpu_per_op.setdefault("raw-" + mode_args[0], []).append(
+        float(m.group(4)) / 1e6)
     return float(m.group(1)), float(m.group(3)) / 1000.0
 
 
@@ -297,11 +331,13 @@ def print_table(results):
 def fig_http(args, ctx, raw):
     s, c = args.seconds, args.connections
     runs = [
-        ("raw", lambda: wrk(raw.url + "/", s, 2, c, None, "raw")),
+        ("raw", lambda: wrk(raw.url + "/", s, 2, c, None, "raw",
+                            raw.proc.pid)),
         ("validate", lambda: wrk(args.url + "/v1/tokens/validate", s, 2, c,
-                                 ctx["validate.lua"], "validate")),
+                                 ctx["validate.lua"], "validate",
+                                 args.node_pid)),
         ("me", lambda: wrk(args.url + "/v1/users/me", s, 2, c,
-                           ctx["me.lua"], "me")),
+                           ctx["me.lua"], "me", args.node_pid)),
         ("raw-select", lambda: raw_baseline(
             args, "select", s, args.pool_size, "127.0.0.1", args.mysql_port,
             "herald", args.database, ctx["id"])),
@@ -315,13 +351,16 @@ def fig_http(args, ctx, raw):
     ratio(res, "validate", "raw", 0.60)
     ratio(res, "me", "raw")
     ratio(res, "me", "raw-select")
+    print_cpu("validate", "raw")
+    print_cpu("me", "raw")
+    print_cpu("me", "raw-select")
 
 
 def fig_login(args, ctx):
     s, w = args.seconds, args.workers
     runs = [
         ("login", lambda: wrk(args.url + "/v1/sessions", s, min(2, w), w,
-                              ctx["login.lua"], "login")),
+                              ctx["login.lua"], "login", args.node_pid)),
         ("raw-verify", lambda: raw_baseline(args, "verify", s, w)),
     ]
     print("\nlogin: wrk -t%d -c%d -d%ds --latency POST /v1/sessions; "
@@ -331,6 +370,7 @@ def fig_login(args, ctx):
     print("login: medians of %d rounds" % args.rounds)
     print_table(res)
     ratio(res, "login", "raw-verify", 0.90)
+    print_cpu("login", "raw-verify")
 
 
 def probe_validate(args, ctx, seconds, label):
@@ -445,6 +485,7 @@ def main():
     p.add_argument("--database", default="herald")
     args = p.parse_args()
     own = args.url is None
+    args.node_pid = None
     if own:
         args.url = "http://127.0.0.1:%d" % args.http_port
     only = set(args.only.split(","))
@@ -455,7 +496,9 @@ def main():
         load_avg()), flush=True)
     tmp = tempfile.mkdtemp(prefix="herald-httpbench-lua-")
     try:
-        with (OwnNode(args) if own else Nothing()):
+        with (OwnNode(args) if own else Nothing()) as servers:
+            if own:
+                args.node_pid = servers.node.pid
             ctx = prepare(args, tmp)
             if "http" in only:
                 with RawServer(args) as raw:

@@ -12,7 +12,10 @@
 //       own verify_password (actors/hasher.hpp), as a login does; default
 //       parameters are herald's (OWASP's minimum).
 //
-// Prints one line: "<mode> threads=N rate=<per second> p50_us=.. p99_us=..".
+// Prints one line: "<mode> threads=N rate=<per second> p50_us=.. p99_us=..
+// cpu_us_per_op=..", the last the process's CPU time per operation.
+#include <time.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -78,11 +81,17 @@ int run(const char* mode, double seconds, int threads, MakeOp make_op) {
     });
   while (ready < threads)
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  timespec cpu0{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu0);
   start = clock_type::now();
   go = true;
   for (auto& t : pool)
     t.join();
   auto took = std::chrono::duration<double>(clock_type::now() - start).count();
+  timespec cpu1{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu1);
+  auto cpu_us = static_cast<double>(cpu1.tv_sec - cpu0.tv_sec) * 1e6
+                + static_cast<double>(cpu1.tv_nsec - cpu0.tv_nsec) / 1e3;
   if (failed) {
     std::fprintf(stderr, "%s: an operation failed\n", mode);
     return 1;
@@ -93,9 +102,11 @@ int run(const char* mode, double seconds, int threads, MakeOp make_op) {
     done += r.done;
     all.insert(all.end(), r.latencies_us.begin(), r.latencies_us.end());
   }
-  std::printf("%s threads=%d rate=%.1f p50_us=%.0f p99_us=%.0f\n", mode,
-              threads, static_cast<double>(done) / took, percentile(all, 0.5),
-              percentile(all, 0.99));
+  std::printf("%s threads=%d rate=%.1f p50_us=%.0f p99_us=%.0f "
+              "cpu_us_per_op=%.1f\n",
+              mode, threads, static_cast<double>(done) / took,
+              percentile(all, 0.5), percentile(all, 0.99),
+              done > 0 ? cpu_us / static_cast<double>(done) : 0.0);
   return 0;
 }
 
