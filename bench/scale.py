@@ -7,7 +7,9 @@ most).
 Usage (run with /usr/bin/python3):
 
   bench/scale.py [--build DIR] [--users N] [--small N] [--runs N]
-  bench/scale.py --node HOST:PORT --mysql-port P --database D [...]
+                 [--http-port P]
+  bench/scale.py --node HOST:PORT --mysql-port P --database D
+                 [--http-url http://HOST:PORT] [...]
 
 Without --node it starts its own MariaDB (scripts/local-servers, run folder
 under a new temp folder, port --mysql-port, default 3361) and a herald-node
