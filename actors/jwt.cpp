@@ -11,7 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 
 #include "messages/error.hpp"
@@ -276,13 +276,68 @@ private:
   std::vector<frame> frames_;
 };
 
+/// An HMAC-SHA256 context keyed once: initialising it again without a key
+/// keeps the key, which skips fetching the algorithm and hashing the key.
+struct prepared_mac {
+  std::string secret;
+  EVP_MAC_CTX* ctx = nullptr;
+
+  prepared_mac() = default;
+  prepared_mac(const prepared_mac&) = delete;
+  prepared_mac& operator=(const prepared_mac&) = delete;
+
+  ~prepared_mac() { reset(); }
+
+  void reset() {
+    EVP_MAC_CTX_free(ctx);
+    ctx = nullptr;
+    OPENSSL_cleanse(secret.data(), secret.size());
+    secret.clear();
+  }
+};
+
+/// Returns this thread's context keyed with `secret` (a few keys per thread,
+/// the oldest replaced), or nullptr if OpenSSL fails.
+EVP_MAC_CTX* mac_context(std::string_view secret) {
+  constexpr size_t slots = 4;
+  thread_local prepared_mac cache[slots];
+  thread_local size_t next = 0;
+  for (auto& p : cache)
+    if (p.ctx != nullptr && p.secret == secret)
+      return p.ctx;
+  auto& p = cache[next];
+  next = (next + 1) % slots;
+  p.reset();
+  auto mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  if (mac == nullptr)
+    return nullptr;
+  p.ctx = EVP_MAC_CTX_new(mac);
+  EVP_MAC_free(mac);
+  if (p.ctx == nullptr)
+    return nullptr;
+  char digest[] = "SHA256";
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", digest, 0),
+                         OSSL_PARAM_construct_end()};
+  if (EVP_MAC_init(p.ctx, reinterpret_cast<const unsigned char*>(secret.data()),
+                   secret.size(), params)
+      != 1) {
+    p.reset();
+    return nullptr;
+  }
+  p.secret = std::string{secret};
+  return p.ctx;
+}
+
 bool hmac_sha256(std::string_view secret, std::string_view data,
                  unsigned char (&out)[mac_size]) {
-  unsigned int len = 0;
-  auto res = HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-                  reinterpret_cast<const unsigned char*>(data.data()),
-                  data.size(), out, &len);
-  return res != nullptr && len == mac_size;
+  auto ctx = mac_context(secret);
+  size_t len = 0;
+  return ctx != nullptr && EVP_MAC_init(ctx, nullptr, 0, nullptr) == 1
+         && EVP_MAC_update(ctx,
+                           reinterpret_cast<const unsigned char*>(data.data()),
+                           data.size())
+                == 1
+         && EVP_MAC_final(ctx, out, &len, mac_size) == 1 && len == mac_size;
 }
 
 /// Reads a NumericDate: a JSON number, fractions rounded down.

@@ -36,6 +36,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <spdlog/spdlog.h>
 
 #include "actors/hasher.hpp"
@@ -236,12 +237,32 @@ double raw_hmac_rate(const std::string& token, size_t threads, double seconds) {
   std::string signed_part = token.substr(0, dot);
   std::string sig;
   jwt::base64url_decode(token.substr(dot + 1), sig);
+  // Like jwt.cpp, each thread keys one context once and re-initialises it
+  // without the key per token (no algorithm fetch, no key hashing).
+  struct keyed {
+    EVP_MAC_CTX* ctx = nullptr;
+    ~keyed() { EVP_MAC_CTX_free(ctx); }
+  };
   return on_threads(threads, seconds, [&] {
+    thread_local keyed k;
+    if (k.ctx == nullptr) {
+      auto mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+      k.ctx = EVP_MAC_CTX_new(mac);
+      EVP_MAC_free(mac);
+      char digest[] = "SHA256";
+      OSSL_PARAM params[]
+          = {OSSL_PARAM_construct_utf8_string("digest", digest, 0),
+             OSSL_PARAM_construct_end()};
+      EVP_MAC_init(k.ctx, reinterpret_cast<const unsigned char*>(secret.data()),
+                   secret.size(), params);
+    }
     unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-         reinterpret_cast<const unsigned char*>(signed_part.data()),
-         signed_part.size(), mac, &len);
+    size_t len = 0;
+    EVP_MAC_init(k.ctx, nullptr, 0, nullptr);
+    EVP_MAC_update(k.ctx,
+                   reinterpret_cast<const unsigned char*>(signed_part.data()),
+                   signed_part.size());
+    EVP_MAC_final(k.ctx, mac, &len, sizeof(mac));
     return len == sig.size() && CRYPTO_memcmp(mac, sig.data(), len) == 0;
   });
 }
@@ -301,8 +322,9 @@ int bench_validate(double seconds) {
   std::vector<size_t> counts{1, 2, std::thread::hardware_concurrency()};
   std::sort(counts.begin(), counts.end());
   counts.erase(std::unique(counts.begin(), counts.end()), counts.end());
-  std::printf("validate: medians of %zu rounds of %.2f s each, raw = HMAC() "
-              "+ CRYPTO_memcmp\n",
+  std::printf("validate: medians of %zu rounds of %.2f s each, raw = "
+              "HMAC-SHA256 (a context keyed once per thread) + "
+              "CRYPTO_memcmp\n",
               validate_rounds, seconds / static_cast<double>(validate_rounds));
   for (auto n : counts)
     if (n > 0)
