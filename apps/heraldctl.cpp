@@ -387,11 +387,23 @@ int main(int argc, char** argv) {
   uint32_t limit = 20;
   auto list = user_cmd->add_subcommand("list", "list users by id, a page at a "
                                                "time");
+  // Digits only: CLI11 reads "-1" into an unsigned number as its largest
+  // value, which would list nothing instead of saying what is wrong.
+  auto digits = CLI::Validator(
+      [](std::string& text) -> std::string {
+        if (text.empty() || text.size() > 20
+            || text.find_first_not_of("0123456789") != std::string::npos)
+          return "expected a whole number of at least 0, got '" + text + "'";
+        return {};
+      },
+      "NUMBER");
   list->add_option("--after", after,
                    "list users with an id above this one (the page before "
                    "prints it; 0 starts at the first)")
+      ->check(digits)
       ->capture_default_str();
   list->add_option("--limit", limit, "users per page (1-100)")
+      ->check(digits)
       ->capture_default_str();
   auto update = user_cmd->add_subcommand("update", "change a user");
   update->add_option("id", id_text, "user id")->required();

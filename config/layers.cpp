@@ -103,7 +103,7 @@ struct layer {
     if (auto opt = cat.caf_option(name)) {
       if (auto err = opt->check(value))
         return invalid(where + "expected " + framework_type(*opt) + ", got "
-                       + caf::to_string(value));
+                       + to_text(value));
       framework.apply(name, value);
       framework_origins[name] = path;
       return caf::none;
@@ -207,9 +207,8 @@ void print_help(const std::vector<option>& options,
     }
     out << "  " << opt.flag() << "  (" << opt.variable() << ")\n      "
         << opt.help << "; " << describe(opt.type) << "; default "
-        << (opt.secret && !is_empty(opt.fallback)
-                ? "<hidden>"
-                : caf::to_string(opt.fallback))
+        << (opt.secret && !is_empty(opt.fallback) ? "<hidden>"
+                                                  : to_text(opt.fallback))
         << "\n";
   }
   if (long_help && framework.declared != nullptr) {
@@ -236,9 +235,8 @@ void print_config(const configuration& cfg, const framework_options& framework,
       out << "\n[" << section << "]\n";
     }
     auto value = cfg.find(name);
-    out << opt.key << " = "
-        << (opt.secret ? "\"<hidden>\"" : caf::to_string(*value)) << "  ; "
-        << cfg.origin(name) << "\n";
+    out << opt.key << " = " << (opt.secret ? "\"<hidden>\"" : to_text(*value))
+        << "  ; " << cfg.origin(name) << "\n";
   }
   // The actor framework's options that have a value: herald's defaults for
   // them (node_config) and what a layer set.

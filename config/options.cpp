@@ -25,11 +25,11 @@ caf::error expected_but(const option& opt, const std::string& got) {
                       && !(opt.type == kind::duration && opt.min == 0);
     bool bounded_hi = opt.max != std::numeric_limits<int64_t>::max();
     if (bounded_lo && bounded_hi)
-      what += " from " + caf::to_string(lo) + " to " + caf::to_string(hi);
+      what += " from " + to_text(lo) + " to " + to_text(hi);
     else if (bounded_hi)
-      what += " of at most " + caf::to_string(hi);
+      what += " of at most " + to_text(hi);
     else if (bounded_lo)
-      what += " of at least " + caf::to_string(lo);
+      what += " of at least " + to_text(lo);
   }
   if (!opt.secret)
     what += ", got " + got;
@@ -159,7 +159,7 @@ caf::expected<caf::config_value> parse_text(const option& opt,
 
 caf::expected<caf::config_value> check_value(const option& opt,
                                              caf::config_value value) {
-  auto shown = opt.secret ? std::string{} : caf::to_string(value);
+  auto shown = opt.secret ? std::string{} : to_text(value);
   switch (opt.type) {
   case kind::text:
     if (!caf::holds_alternative<std::string>(value))
@@ -192,12 +192,26 @@ caf::expected<caf::config_value> check_value(const option& opt,
   return expected_but(opt, shown);
 }
 
+std::string to_text(const caf::config_value& value) {
+  auto span = caf::get_if<caf::timespan>(&value);
+  if (span == nullptr)
+    return caf::to_string(value);
+  static const std::pair<int64_t, const char*> units[]
+      = {{3600'000'000'000, "h"}, {60'000'000'000, "min"}, {1'000'000'000, "s"},
+         {1'000'000, "ms"},       {1'000, "us"},           {1, "ns"}};
+  auto ns = span->count();
+  for (auto& [size, name] : units)
+    if (ns % size == 0)
+      return std::to_string(ns / size) + name;
+  return std::to_string(ns) + "ns";
+}
+
 std::string show(const option& opt, const caf::config_value& value) {
   if (opt.secret)
     return "<hidden>";
   if (auto text = caf::get_if<std::string>(&value))
     return *text;
-  return caf::to_string(value);
+  return to_text(value);
 }
 
 // -- configuration ------------------------------------------------------------

@@ -74,6 +74,12 @@ caf::expected<caf::config_value> parse_text(const option& opt,
 caf::expected<caf::config_value> check_value(const option& opt,
                                              caf::config_value value);
 
+/// A value in CAF's config syntax, as caf::to_string writes it, except
+/// durations: CAF 0.17.6 prints 2h, 12h and 36h as "0d", "0d" and "1d";
+/// here a duration is the largest of h, min, s, ms, us, ns that divides it
+/// ("12h", "90s"), which reads back as the same value.
+std::string to_text(const caf::config_value& value);
+
 /// How a value is shown in messages: "<hidden>" for secrets.
 std::string show(const option& opt, const caf::config_value& value);
 
