@@ -114,6 +114,26 @@ bool may_act_on(const claims& c, uint64_t id) {
   return c.subject == id || c.role == role_admin;
 }
 
+/// The user id of the path if the caller may `act` ("read", "delete",
+/// "change") on it; else answers 404 (no such id) or 403 and answers
+/// nullopt. Permission is checked before existence: a 403 tells nothing
+/// about whether the id exists.
+std::optional<uint64_t> target_of(const exchange_ptr& ex, const claims& c,
+                                  const char* act) {
+  uint64_t id = 0;
+  if (!parse_id(ex->params["id"], id)) {
+    reply_problem(ex, make_problem(404, "not_found", "no user with that id"));
+    return std::nullopt;
+  }
+  if (!may_act_on(c, id)) {
+    reply_problem(
+        ex, make_problem(403, "forbidden",
+                         std::string{"a user may "} + act + " only itself"));
+    return std::nullopt;
+  }
+  return id;
+}
+
 // -- handlers ----------------------------------------------------------------
 
 void create_user(const env_ptr& env, const exchange_ptr& ex) {
@@ -197,12 +217,10 @@ void get_user(const env_ptr& env, const exchange_ptr& ex, bool me) {
   authenticate(env, ex, [env, ex, me](const claims& c) {
     uint64_t id = c.subject;
     if (!me) {
-      if (!parse_id(ex->params["id"], id))
-        return reply_problem(
-            ex, make_problem(404, "not_found", "no user with that id"));
-      if (!may_act_on(c, id))
-        return reply_problem(
-            ex, make_problem(403, "forbidden", "a user may read only itself"));
+      auto target = target_of(ex, c, "read");
+      if (!target)
+        return;
+      id = *target;
     }
     call<user>(
         env->sys, env->users, env->timeout(),
@@ -214,14 +232,10 @@ void get_user(const env_ptr& env, const exchange_ptr& ex, bool me) {
 
 void delete_user(const env_ptr& env, const exchange_ptr& ex) {
   authenticate(env, ex, [env, ex](const claims& c) {
-    uint64_t id = 0;
-    if (!parse_id(ex->params["id"], id))
-      return reply_problem(ex, make_problem(404, "not_found",
-                                            "no user with that "
-                                            "id"));
-    if (!may_act_on(c, id))
-      return reply_problem(
-          ex, make_problem(403, "forbidden", "a user may delete only itself"));
+    auto target = target_of(ex, c, "delete");
+    if (!target)
+      return;
+    auto id = *target;
     call<caf::ok_atom>(
         env->sys, env->users, env->timeout(),
         [ex](caf::ok_atom) { ex->reply(empty_response(*ex, 204)); },
@@ -256,14 +270,10 @@ void apply_patch(const env_ptr& env, const exchange_ptr& ex, uint64_t caller,
 
 void patch_user(const env_ptr& env, const exchange_ptr& ex) {
   authenticate(env, ex, [env, ex](const claims& c) {
-    uint64_t id = 0;
-    if (!parse_id(ex->params["id"], id))
-      return reply_problem(ex, make_problem(404, "not_found",
-                                            "no user with that "
-                                            "id"));
-    if (!may_act_on(c, id))
-      return reply_problem(
-          ex, make_problem(403, "forbidden", "a user may change only itself"));
+    auto target = target_of(ex, c, "change");
+    if (!target)
+      return;
+    auto id = *target;
     json_body body;
     if (auto p = json_body::parse(
             ex->req.body(),

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "actors/mail_template.hpp"
 #include "actors/password_reset.hpp"
 #include "bridges/http/api.hpp"
 #include "bridges/http/body.hpp"
@@ -42,32 +43,6 @@ const std::string& style_source() {
   return source;
 }
 
-std::string escape_html(const std::string& in) {
-  std::string out;
-  for (char c : in) {
-    switch (c) {
-    case '&':
-      out += "&amp;";
-      break;
-    case '<':
-      out += "&lt;";
-      break;
-    case '>':
-      out += "&gt;";
-      break;
-    case '"':
-      out += "&quot;";
-      break;
-    case '\'':
-      out += "&#39;";
-      break;
-    default:
-      out += c;
-    }
-  }
-  return out;
-}
-
 /// A page with `body` (already HTML).
 response page(const exchange& ex, unsigned status, const std::string& title,
               const std::string& body) {
@@ -82,8 +57,8 @@ response page(const exchange& ex, unsigned status, const std::string& title,
                "charset=\"utf-8\"><meta name=\"viewport\" "
                "content=\"width=device-width, initial-scale=1\"><meta "
                "name=\"referrer\" content=\"no-referrer\"><title>"
-               + escape_html(title) + "</title><style>" + page_style
-               + "</style></head><body><h1>" + escape_html(title) + "</h1>"
+               + html_escape(title) + "</title><style>" + page_style
+               + "</style></head><body><h1>" + html_escape(title) + "</h1>"
                + body + "</body></html>\n";
   res.prepare_payload();
   return res;
@@ -93,10 +68,10 @@ response form_page(const exchange& ex, unsigned status,
                    const std::string& token, const std::string& error) {
   std::string body;
   if (!error.empty())
-    body += "<p class=\"error\" id=\"error\">" + escape_html(error) + "</p>";
+    body += "<p class=\"error\" id=\"error\">" + html_escape(error) + "</p>";
   body += "<form method=\"post\" action=\"/reset-password\">"
           "<input type=\"hidden\" name=\"token\" value=\""
-          + escape_html(token)
+          + html_escape(token)
           + "\"><label for=\"password\">New password</label>"
             "<input type=\"password\" id=\"password\" name=\"password\" "
             "autocomplete=\"new-password\" required>"
@@ -113,7 +88,7 @@ response message_page(const exchange& ex, unsigned status,
                       bool ok) {
   return page(ex, status, title,
               std::string{"<p class=\""} + (ok ? "ok" : "error")
-                  + "\" id=\"result\">" + escape_html(text) + "</p>");
+                  + "\" id=\"result\">" + html_escape(text) + "</p>");
 }
 
 /// What a person reads for a token that cannot be used.
