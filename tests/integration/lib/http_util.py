@@ -7,8 +7,9 @@ import http.client
 import json
 import re
 import socket
-import time
 from urllib.parse import urlsplit
+
+from herald_harness import wait_until
 
 PROBLEM_KEYS = {"type", "title", "status", "detail", "code", "request_id"}
 
@@ -166,13 +167,8 @@ def exchange(url, data, timeout=10):
 
 
 def wait_for(pred, timeout=30, step=0.1):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return pred()
+    """The harness's wait_until with a shorter step."""
+    return wait_until(pred, timeout, step)
 
 
 def metric(url, name, labels=None):
