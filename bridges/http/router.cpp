@@ -32,30 +32,37 @@ size_t literal_count(const std::string& pattern) {
   return n;
 }
 
+/// Matches split segments; fills `params` on a match.
+bool match_segments(const std::vector<std::string>& pattern,
+                    const std::vector<std::string>& path,
+                    std::map<std::string, std::string>* params) {
+  if (pattern.size() != path.size())
+    return false;
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    auto& p = pattern[i];
+    if (!p.empty() && p.front() == '{') {
+      if (path[i].empty())
+        return false;
+    } else if (p != path[i]) {
+      return false;
+    }
+  }
+  if (params) {
+    params->clear();
+    for (size_t i = 0; i < pattern.size(); ++i)
+      if (!pattern[i].empty() && pattern[i].front() == '{')
+        (*params)[pattern[i].substr(1, pattern[i].size() - 2)] = path[i];
+  }
+  return true;
+}
+
 } // namespace
 
 bool match(const std::string& pattern, const std::string& path,
            std::map<std::string, std::string>* params) {
   if (path.empty() || path.front() != '/')
     return false;
-  auto ps = segments(pattern);
-  auto xs = segments(path);
-  if (ps.size() != xs.size())
-    return false;
-  std::map<std::string, std::string> found;
-  for (size_t i = 0; i < ps.size(); ++i) {
-    auto& p = ps[i];
-    if (!p.empty() && p.front() == '{') {
-      if (xs[i].empty())
-        return false;
-      found[p.substr(1, p.size() - 2)] = xs[i];
-    } else if (p != xs[i]) {
-      return false;
-    }
-  }
-  if (params)
-    *params = std::move(found);
-  return true;
+  return match_segments(segments(pattern), segments(path), params);
 }
 
 std::string media_type(const std::string& content_type) {
@@ -74,28 +81,29 @@ std::string media_type(const std::string& content_type) {
 
 void router::add(route r) {
   routes_.push_back(std::move(r));
+  // Literal routes first ("/v1/users/me" before "/v1/users/{id}"), in the
+  // order they were added otherwise.
   std::stable_sort(routes_.begin(), routes_.end(),
                    [](const route& a, const route& b) {
                      return literal_count(a.pattern) > literal_count(b.pattern);
                    });
+  compiled_.clear();
+  for (auto& x : routes_)
+    compiled_.push_back({segments(x.pattern), literal_count(x.pattern)});
 }
 
-std::string router::allowed(const std::string& path) const {
+int router::best(const std::vector<std::string>& path,
+                 std::map<std::string, std::string>* params) const {
+  for (size_t i = 0; i < routes_.size(); ++i)
+    if (match_segments(compiled_[i].segments, path, params))
+      return static_cast<int>(i);
+  return -1;
+}
+
+std::string router::allowed_for(const std::string& pattern) const {
   std::vector<std::string> methods;
-  std::string best;
-  size_t best_literals = 0;
-  // Only the routes of the best-matching pattern: "/v1/users/me" takes
-  // GET, not what "/v1/users/{id}" takes.
   for (auto& r : routes_)
-    if (match(r.pattern, path, nullptr)) {
-      auto n = literal_count(r.pattern);
-      if (best.empty() || n > best_literals) {
-        best = r.pattern;
-        best_literals = n;
-      }
-    }
-  for (auto& r : routes_)
-    if (r.pattern == best
+    if (r.pattern == pattern
         && std::find(methods.begin(), methods.end(), r.method) == methods.end())
       methods.push_back(r.method);
   std::string out;
@@ -104,36 +112,46 @@ std::string router::allowed(const std::string& path) const {
   return out;
 }
 
+std::string router::allowed(const std::string& path) const {
+  if (path.empty() || path.front() != '/')
+    return {};
+  auto i = best(segments(path), nullptr);
+  return i < 0 ? std::string{} : allowed_for(routes_[i].pattern);
+}
+
 void router::dispatch(const exchange_ptr& ex) const {
-  auto method = std::string{ex->req.method_string()};
-  const route* found = nullptr;
-  bool path_known = false;
-  for (auto& r : routes_) {
-    std::map<std::string, std::string> params;
-    if (!match(r.pattern, ex->path, &params))
-      continue;
-    if (!path_known) {
-      path_known = true;
-      ex->route = r.pattern;
-    }
-    if (r.pattern != ex->route)
-      continue;
-    if (r.method == method) {
-      found = &r;
-      ex->params = std::move(params);
-      break;
-    }
-  }
-  if (!path_known) {
+  if (ex->path.empty() || ex->path.front() != '/') {
     reply_problem(ex, make_problem(404, "not_found",
                                    "no such resource; /v1/openapi.json lists "
                                    "the API"));
     return;
   }
-  auto allow = allowed(ex->path);
+  auto path = segments(ex->path);
+  // Routes are sorted by literal segments: the first match is the best
+  // pattern, and the routes of one pattern sit together.
+  auto first = best(path, nullptr);
+  if (first < 0) {
+    reply_problem(ex, make_problem(404, "not_found",
+                                   "no such resource; /v1/openapi.json lists "
+                                   "the API"));
+    return;
+  }
+  ex->route = routes_[first].pattern;
+  auto method = ex->req.method_string();
+  const route* found = nullptr;
+  for (size_t i = first; i < routes_.size(); ++i) {
+    if (routes_[i].pattern != ex->route)
+      continue;
+    if (routes_[i].method == method) {
+      found = &routes_[i];
+      match_segments(compiled_[i].segments, path, &ex->params);
+      break;
+    }
+  }
   if (method == "OPTIONS") {
     // A CORS preflight or a plain question: the connection adds the CORS
     // headers when the origin is allowed.
+    auto allow = allowed_for(ex->route);
     auto res = empty_response(*ex, 204);
     res.set(bhttp::field::allow, allow + ", OPTIONS");
     res.set(bhttp::field::access_control_allow_methods, allow);
@@ -144,9 +162,12 @@ void router::dispatch(const exchange_ptr& ex) const {
     return;
   }
   if (!found) {
-    auto res = to_response(
-        *ex, make_problem(405, "method_not_allowed",
-                          method + " is not allowed here; allowed: " + allow));
+    auto allow = allowed_for(ex->route);
+    auto res = to_response(*ex, make_problem(405, "method_not_allowed",
+                                             std::string{method}
+                                                 + " is not allowed here; "
+                                                   "allowed: "
+                                                 + allow));
     res.set(bhttp::field::allow, allow);
     ex->reply(std::move(res));
     return;

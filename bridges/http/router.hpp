@@ -48,7 +48,21 @@ public:
   std::string allowed(const std::string& path) const;
 
 private:
+  /// A route's pattern split once, at add().
+  struct compiled {
+    std::vector<std::string> segments;
+    size_t literals = 0;
+  };
+
+  /// Index of the route of `path` whose pattern matches it with the most
+  /// literal segments (-1: none), and its params.
+  int best(const std::vector<std::string>& path,
+           std::map<std::string, std::string>* params) const;
+
+  std::string allowed_for(const std::string& pattern) const;
+
   std::vector<route> routes_;
+  std::vector<compiled> compiled_;
 };
 
 /// Whether `pattern` matches `path`; fills `params` when it does.
