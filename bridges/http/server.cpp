@@ -1,5 +1,6 @@
 #include "bridges/http/server.hpp"
 
+#include <condition_variable>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -69,6 +70,9 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
   std::atomic<uint32_t> open{0};
   /// Requests read and not yet answered on the wire.
   std::atomic<uint32_t> busy{0};
+  /// Signalled whenever `open` or `busy` goes down: stop() waits on it.
+  std::mutex count_mtx;
+  std::condition_variable count_down;
   std::atomic<bool> stopping{false};
   std::mutex mtx;
   std::unordered_map<connection_base*, std::weak_ptr<connection_base>> conns;
@@ -76,6 +80,28 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
   impl(settings s, std::shared_ptr<const router> r, answer_hook h)
       : cfg(std::move(s)), routes(std::move(r)), hook(std::move(h)),
         proxies(cfg.trusted_proxies) {}
+
+  /// One request answered on the wire (or given up with its connection).
+  void release_busy() {
+    busy.fetch_sub(1);
+    std::lock_guard<std::mutex> guard{count_mtx};
+    count_down.notify_all();
+  }
+
+  /// One connection gone.
+  void release_open() {
+    open.fetch_sub(1);
+    std::lock_guard<std::mutex> guard{count_mtx};
+    count_down.notify_all();
+  }
+
+  /// Waits until `counter` is 0 or `deadline` passed.
+  void wait_zero(const std::atomic<uint32_t>& counter,
+                 std::chrono::steady_clock::time_point deadline) {
+    std::unique_lock<std::mutex> guard{count_mtx};
+    count_down.wait_until(guard, deadline,
+                          [&counter] { return counter.load() == 0; });
+  }
 
   void enlist(const std::shared_ptr<connection_base>& c) {
     std::lock_guard<std::mutex> guard{mtx};
@@ -155,9 +181,9 @@ public:
   }
 
   ~connection() override {
-    srv_->open.fetch_sub(1);
     if (waiting_)
-      srv_->busy.fetch_sub(1);
+      srv_->release_busy();
+    srv_->release_open();
   }
 
   void run() {
@@ -354,7 +380,7 @@ private:
   void done_with_request() {
     if (waiting_) {
       waiting_ = false;
-      srv_->busy.fetch_sub(1);
+      srv_->release_busy();
     }
   }
 
@@ -489,22 +515,17 @@ void server::stop(std::chrono::milliseconds grace) {
     beast::error_code ignored;
     d.acceptor.close(ignored);
   });
+  // Idle connections go now; those with a request under way answer it
+  // (with Connection: close) and then close themselves.
   d.close_all(true);
-  auto until = std::chrono::steady_clock::now() + grace;
-  while (d.busy.load() > 0 && std::chrono::steady_clock::now() < until) {
-    std::this_thread::sleep_for(std::chrono::milliseconds{10});
-    d.close_all(true);
-  }
-  // Give the last answers a moment on the wire, then close the rest.
-  auto settle
-      = std::chrono::steady_clock::now() + std::chrono::milliseconds{200};
-  while (d.open.load() > 0 && std::chrono::steady_clock::now() < settle)
-    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+  using clock = std::chrono::steady_clock;
+  d.wait_zero(d.busy, clock::now() + grace);
+  // The last answers are on the wire: a moment for their connections to
+  // close, then the rest are closed.
+  d.wait_zero(d.open, clock::now() + std::chrono::milliseconds{200});
   d.close_all(false);
   d.work.reset();
-  auto drained = std::chrono::steady_clock::now() + std::chrono::seconds{1};
-  while (d.open.load() > 0 && std::chrono::steady_clock::now() < drained)
-    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+  d.wait_zero(d.open, clock::now() + std::chrono::seconds{1});
   d.ioc.stop();
   for (auto& t : d.threads)
     if (t.joinable())

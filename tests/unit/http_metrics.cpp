@@ -14,6 +14,7 @@
 #include <vector>
 
 #include <caf/actor_system.hpp>
+#include <caf/scoped_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
 #include "tests/test.hpp"
@@ -635,8 +636,13 @@ CAF_TEST(collect answers once when nothing answers or nothing is asked) {
   {
     // A node that is gone answers at once with an error: still one call.
     auto gone = sys.spawn(fake_node, true, node_held);
-    caf::anon_send_exit(gone, caf::exit_reason::kill);
-    std::this_thread::sleep_for(50ms);
+    {
+      // Gone for sure before collect() asks it: wait for its down message.
+      caf::scoped_actor self{sys};
+      self->monitor(gone);
+      caf::anon_send_exit(gone, caf::exit_reason::kill);
+      self->receive([](const caf::down_msg&) {});
+    }
     calls c;
     collect(sys, gone, amqp_bridge_actor{}, hasher_actor{}, 2s, c.recorder());
     CAF_REQUIRE(c.wait_first(1500ms));
