@@ -51,7 +51,7 @@ component reset_component() {
                       password_reset, std::move(*s),
                       ctx.get<storage_actor>("storage"),
                       ctx.get<hasher_actor>("hasher"),
-                      ctx.get<token_actor>("token"),
+                      ctx.route<token_actor>("token"),
                       ctx.get<outbox_relay_actor>("outbox-relay")));
                 }},
       read_reset);

@@ -16,8 +16,11 @@ component session_component() {
   auto& pw = password_options_declared();
   opts.insert(opts.end(), pw.begin(), pw.end());
   return checked_by(
+      // On every node with the keys (token) and the hasher (user or reset):
+      // in a cluster whose user nodes hold no keys, logins run on the token
+      // nodes, and gateways reach them through their routers.
       component{"session",
-                {{}, {"user", "token"}},
+                {{"user", "reset"}, {"token"}},
                 {"storage", "hasher"},
                 std::move(opts),
                 [](component_context& ctx) -> caf::expected<caf::actor> {

@@ -125,8 +125,14 @@ component token_component() {
                   s->drain_grace = ctx.node.stop_timeout;
                   auto verifier
                       = std::make_shared<token_verifier>(std::move(*s));
-                  auto hdl = ctx.sys.spawn(token_service, verifier,
-                                           ctx.get<storage_actor>("storage"));
+                  // Revocations made here reach the other members'
+                  // token caches through the node's token router.
+                  auto hdl = ctx.sys.spawn(
+                      clustered_token_service, verifier,
+                      ctx.get<storage_actor>("storage"),
+                      ctx.routed.count("token") > 0
+                          ? caf::actor_cast<token_actor>(ctx.routed.at("token"))
+                          : token_actor{});
                   ctx.verifier = std::move(verifier);
                   return caf::actor_cast<caf::actor>(hdl);
                 }},

@@ -87,7 +87,7 @@ component user_component() {
               return std::move(s.error());
             return caf::actor_cast<caf::actor>(ctx.sys.spawn(
                 user_service, std::move(*s), ctx.get<storage_actor>("storage"),
-                ctx.get<hasher_actor>("hasher"), ctx.get<token_actor>("token"),
+                ctx.get<hasher_actor>("hasher"), ctx.route<token_actor>("token"),
                 ctx.get<outbox_relay_actor>("outbox-relay")));
           }},
       [](const component_context& ctx) {

@@ -80,6 +80,9 @@ caf::result<uint32_t> revoke(self_pointer self, const request_context& ctx,
             spdlog::info("{} revoked every token of user {}", tag(ctx), id);
             auto& v = *self->state.verifier;
             v.replace(id, acc.profile.token_version, v.now());
+            if (auto& cluster = self->state.cluster)
+              self->send(cluster, atom::forget_v, id,
+                         acc.profile.token_version);
             rp.deliver(acc.profile.token_version);
           },
           [self, rp, id](caf::error& err) mutable {
@@ -173,6 +176,14 @@ token_service(token_actor::stateful_pointer<token_state> self,
           self->state.verifier->forget(id);
       },
   };
+}
+
+token_actor::behavior_type
+clustered_token_service(token_actor::stateful_pointer<token_state> self,
+                        std::shared_ptr<token_verifier> verifier,
+                        storage_actor store, token_actor cluster) {
+  self->state.cluster = std::move(cluster);
+  return token_service(self, std::move(verifier), std::move(store));
 }
 
 token_actor::behavior_type

@@ -41,6 +41,9 @@ struct token_state {
   caf::error misconfigured;
   /// Requests taken and not yet answered (drained at a shutdown).
   open_requests requests;
+  /// Told `forget` after a revoke of this service, to reach the token caches
+  /// of the other members (the node's token router); may be invalid.
+  token_actor cluster;
 };
 
 /// Spawnable behavior over a verifier shared with other validators:
@@ -48,6 +51,15 @@ struct token_state {
 token_actor::behavior_type
 token_service(token_actor::stateful_pointer<token_state> self,
               std::shared_ptr<token_verifier> verifier, storage_actor store);
+
+/// Like token_service, and tells `cluster` (the node's token router,
+/// node/router.hpp) of each revoke it makes, so that the other members'
+/// caches drop the user's older tokens at once:
+/// `sys.spawn(clustered_token_service, verifier, store, cluster)`.
+token_actor::behavior_type
+clustered_token_service(token_actor::stateful_pointer<token_state> self,
+                        std::shared_ptr<token_verifier> verifier,
+                        storage_actor store, token_actor cluster);
 
 /// Spawnable behavior with a verifier of its own:
 /// `sys.spawn(token, settings, store)`.

@@ -19,7 +19,10 @@
 #include "config/node_config.hpp"
 #include "messages/error.hpp"
 #include "node/catalogue.hpp"
+#include "node/cluster_transport.hpp"
+#include "node/membership.hpp"
 #include "node/node.hpp"
+#include "node/router.hpp"
 
 extern char** environ;
 
@@ -153,6 +156,27 @@ int main(int argc, char** argv) {
   info.cluster_endpoint = cluster.host + ":" + std::to_string(cluster.port);
   caf::actor_system sys{cfg};
   component_context ctx{sys, values, s, {}};
+  // The cluster: a router per service (this node's callers reach a service
+  // here or on a live member through it) and the membership that tells the
+  // routers where services run. Both before any component: the user and
+  // reset services tell every token cache of the cluster about revocations
+  // through the token router.
+  auto routes = spawn_routers(
+      sys, std::chrono::duration_cast<caf::timespan>(cluster.request_timeout));
+  for (auto& r : routes.all())
+    ctx.routed.emplace(r.first, r.second);
+  membership_settings mcfg;
+  mcfg.seeds = cluster.seeds;
+  mcfg.request_timeout
+      = std::chrono::duration_cast<caf::timespan>(cluster.request_timeout);
+  mcfg.retry_max = std::chrono::duration_cast<caf::timespan>(cluster.retry_max);
+  auto members = sys.spawn(membership, mcfg, cluster_transport(sys),
+                           routes.all());
+  auto stop_cluster = [&] {
+    caf::anon_send_exit(members, caf::exit_reason::user_shutdown);
+    for (auto& r : routes.all())
+      caf::anon_send_exit(r.second, caf::exit_reason::user_shutdown);
+  };
   // Every setting of every component first: a bad one is reported as such,
   // before anything starts (and before storage waits for a database).
   for (auto c : *steps)
@@ -170,14 +194,19 @@ int main(int argc, char** argv) {
       break;
     }
     ctx.running.emplace(c->name, *handle);
+    // This node's own instance: its router takes it first.
+    if (auto r = ctx.routed.find(c->name); r != ctx.routed.end())
+      caf::anon_send(r->second, atom::join_v, std::string{}, *handle);
     started.push_back({c->name, *handle, {c->name, "running", 0, 0}, c->pool});
   }
   auto node = caf::actor_cast<caf::actor>(
-      sys.spawn(herald::node, info, std::move(started), s.stop_timeout));
+      sys.spawn(herald::node, info, std::move(started), s.stop_timeout,
+                members));
   if (start_error) {
     // Stops what did start, in order, before reporting.
     caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
     run_until_down(sys, node, stop_signals);
+    stop_cluster();
     return fail(start_error_in + ": " + explain(start_error));
   }
   // The gateway asks the node for readiness and metrics.
@@ -188,12 +217,22 @@ int main(int argc, char** argv) {
   if (!port) {
     caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
     run_until_down(sys, node, stop_signals);
+    stop_cluster();
     return fail("cannot publish on " + cluster.host + ":"
                 + std::to_string(cluster.port) + ": " + render(port.error()));
   }
   std::vector<std::string> names;
-  for (auto c : *steps)
+  std::vector<std::string> local_services;
+  for (auto c : *steps) {
     names.push_back(c->name);
+    if (ctx.routed.count(c->name) > 0)
+      local_services.push_back(c->name);
+  }
+  // Published: peers may dial this node now, and it dials its seeds.
+  member_info me{s.node_name, cluster.host + ":" + std::to_string(*port),
+                 s.roles, info.instance, info.started_at};
+  caf::anon_send(members, atom::start_v, std::move(me),
+                 std::move(local_services));
   std::cout << "herald-node " << s.node_name << " (v" << HERALD_VERSION
             << ", instance " << info.instance << ") is up\n"
             << "  roles:      " << join(s.roles, ", ") << "\n"
@@ -206,6 +245,7 @@ int main(int argc, char** argv) {
                  "like this in production\n";
   std::cout << std::flush;
   auto reason = run_until_down(sys, node, stop_signals);
+  stop_cluster();
   // Every component is down; a detached worker may still be blocked in I/O
   // (a database that stalls) with requests queued whose callers were told
   // `unavailable` already. The actor system waits for such workers when it

@@ -447,6 +447,12 @@ int main(int argc, char** argv) {
   auto bridge_status_cmd = bridge_cmd->add_subcommand(
       "status", "connection state and counters per route");
 
+  auto cluster_cmd = app.add_subcommand("cluster", "the cluster of the node");
+  cluster_cmd->require_subcommand(1);
+  auto cluster_status_cmd = cluster_cmd->add_subcommand(
+      "status", "members (address, roles, state, last seen, instance) and "
+                "where the node routes each service");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -609,6 +615,61 @@ int main(int argc, char** argv) {
                       static_cast<unsigned long long>(r.acked),
                       static_cast<unsigned long long>(r.retried),
                       static_cast<unsigned long long>(r.dead_lettered));
+      }
+    }
+    if (*cluster_status_cmd) {
+      auto st = cl.call<cluster_status>(false, cl.node(), atom::cluster_v,
+                                        atom::status_v, ctx);
+      auto now = static_cast<int64_t>(std::time(nullptr));
+      auto join_all = [](const std::vector<std::string>& xs) {
+        std::string out;
+        for (auto& x : xs)
+          out += (out.empty() ? "" : ",") + x;
+        return out;
+      };
+      if (opts.as_json) {
+        auto members = json::array();
+        for (auto& m : st.members)
+          members.push_back({{"name", m.info.name},
+                             {"address", m.info.address},
+                             {"roles", m.info.roles},
+                             {"state", m.state},
+                             {"last_seen", m.last_seen},
+                             {"instance", m.info.instance},
+                             {"started_at", m.info.started_at}});
+        auto routes = json::object();
+        for (auto& r : st.routes)
+          routes[r.service] = r.via;
+        std::cout << json{{"members", members}, {"routes", routes}}.dump(2)
+                  << std::endl;
+      } else {
+        std::printf("%-16s %-22s %-26s %-9s %-16s %s\n", "MEMBER", "ADDRESS",
+                    "ROLES", "LAST SEEN", "INSTANCE", "STATE");
+        for (auto& m : st.members) {
+          auto seen = m.last_seen == 0
+                          ? std::string{"never"}
+                          : std::to_string(std::max<int64_t>(
+                                0, now - m.last_seen))
+                                + "s ago";
+          std::printf("%-16s %-22s %-26s %-9s %-16s %s\n",
+                      m.info.name.empty() ? "?" : m.info.name.c_str(),
+                      m.info.address.c_str(), join_all(m.info.roles).c_str(),
+                      seen.c_str(),
+                      m.info.instance.empty() ? "-" : m.info.instance.c_str(),
+                      m.state.c_str());
+        }
+        std::printf("\nroutes from this node:\n");
+        for (auto& r : st.routes) {
+          std::string via;
+          if (r.via.empty())
+            via = "none (unavailable)";
+          else if (r.via.size() == 1)
+            via = r.via.front();
+          else
+            via = join_all(r.via) + " (in turn)";
+          std::printf("  %-8s %s\n", r.service.c_str(), via.c_str());
+        }
+        std::fflush(stdout);
       }
     }
   } catch (const failure& f) {

@@ -4,6 +4,9 @@
 // It answers status and the handles of the services this node hosts, and
 // only of those that are meant to be called from outside: storage, the
 // hasher, the mailer and the event path (bus, relay) are never handed out.
+// It hands out this node's own instances only, never a router
+// (node/router.hpp): what a peer asks of this node runs here, and is never
+// forwarded on to a third node.
 #pragma once
 
 #include <string>
@@ -12,6 +15,7 @@
 #include <caf/typed_actor.hpp>
 
 #include "messages/bridge.hpp"
+#include "messages/cluster.hpp"
 #include "messages/context.hpp"
 #include "messages/event_actors.hpp"
 #include "messages/fwd.hpp"
@@ -42,6 +46,17 @@ using node_actor = caf::typed_actor<
     /// relay itself is never handed out: it acts on what storage answers.
     caf::replies_to<atom::outbox, atom::status>::with<outbox_status>,
     /// Answers the AMQP bridge; `unavailable` without the bridge role.
-    caf::replies_to<atom::get, atom::bridge>::with<amqp_bridge_actor>>;
+    caf::replies_to<atom::get, atom::bridge>::with<amqp_bridge_actor>,
+    /// A peer node introduces itself (node/membership.hpp). Who may call:
+    /// peer nodes. Answers this node's own member_info, then the members it
+    /// has up (addresses, roles, instances: never a handle of another node,
+    /// so a peer can reach a third node only by dialing it itself); the
+    /// caller is dialed back. `unavailable` while the node starts.
+    caf::replies_to<atom::join, member_info>::with<std::vector<member_info>>,
+    /// Members (this node first: address, roles, state, last seen, instance)
+    /// and where each service is routed from this node. Who may call:
+    /// operators (heraldctl cluster status).
+    caf::replies_to<atom::cluster, atom::status,
+                    request_context>::with<cluster_status>>;
 
 } // namespace herald

@@ -6,6 +6,7 @@
 #include <caf/type_id.hpp>
 
 #include "messages/bridge.hpp"
+#include "messages/cluster.hpp"
 #include "messages/context.hpp"
 #include "messages/event.hpp"
 #include "messages/event_actors.hpp"
@@ -66,6 +67,14 @@ CAF_BEGIN_TYPE_ID_BLOCK(herald, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(herald, (std::vector<herald::throttle_rule>))
 
   CAF_ADD_TYPE_ID(herald, (herald::hasher_status))
+
+  CAF_ADD_TYPE_ID(herald, (herald::member_info))
+  CAF_ADD_TYPE_ID(herald, (std::vector<herald::member_info>))
+  CAF_ADD_TYPE_ID(herald, (herald::member_row))
+  CAF_ADD_TYPE_ID(herald, (std::vector<herald::member_row>))
+  CAF_ADD_TYPE_ID(herald, (herald::route_row))
+  CAF_ADD_TYPE_ID(herald, (std::vector<herald::route_row>))
+  CAF_ADD_TYPE_ID(herald, (herald::cluster_status))
 
 CAF_END_TYPE_ID_BLOCK(herald)
 

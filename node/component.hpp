@@ -48,6 +48,33 @@ struct component_context {
     return caf::actor_cast<Handle>(i->second);
   }
 
+  /// This node's routers (node/router.hpp) by service name ("user",
+  /// "session", "token", "reset"): they reach this node's instance if it
+  /// runs one, else a live member's. Set before the first component spawns;
+  /// empty where no cluster runs (tests).
+  std::map<std::string, caf::actor> routed;
+
+  /// The router of service `name`, or this node's own instance where there
+  /// is no router. For callers that must reach every instance (revocations
+  /// go to every token cache of the cluster).
+  template <class Handle>
+  Handle route(const std::string& name) const {
+    auto i = routed.find(name);
+    if (i == routed.end() || !i->second)
+      return get<Handle>(name);
+    return caf::actor_cast<Handle>(i->second);
+  }
+
+  /// This node's own instance of service `name` if it runs one (no detour
+  /// through a router), else its router: what a caller uses to reach the
+  /// service wherever it runs.
+  template <class Handle>
+  Handle service(const std::string& name) const {
+    if (running.count(name) > 0)
+      return get<Handle>(name);
+    return route<Handle>(name);
+  }
+
   /// Whether the node has `role`.
   bool has_role(const std::string& role) const;
 };

@@ -176,8 +176,10 @@ caf::timespan stop_budget(std::chrono::milliseconds stop_timeout) {
 node_impl::behavior_type node(node_impl::stateful_pointer<node_state> self,
                               node_status info,
                               std::vector<registered_component> components,
-                              std::chrono::milliseconds stop_timeout) {
+                              std::chrono::milliseconds stop_timeout,
+                              membership_actor membership) {
   auto& st = self->state;
+  st.membership = std::move(membership);
   st.info = std::move(info);
   st.components = std::move(components);
   st.stop_timeout = stop_timeout;
@@ -262,6 +264,37 @@ node_impl::behavior_type node(node_impl::stateful_pointer<node_state> self,
       },
       [self](atom::get, atom::bridge) -> caf::result<amqp_bridge_actor> {
         return lookup<amqp_bridge_actor>(self, "amqp-bridge");
+      },
+      [self](atom::join,
+             member_info& peer) -> caf::result<std::vector<member_info>> {
+        auto& st = self->state;
+        if (!st.membership || st.stopping)
+          return caf::make_error(ec::unavailable,
+                                 std::string{"this node takes no members "
+                                             "now"});
+        auto rp = self->make_response_promise<std::vector<member_info>>();
+        self->request(st.membership, std::chrono::seconds(2), atom::join_v,
+                      std::move(peer))
+            .then([rp](std::vector<member_info>& view) mutable {
+                    rp.deliver(std::move(view));
+                  },
+                  [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+        return rp;
+      },
+      [self](atom::cluster, atom::status,
+             request_context& ctx) -> caf::result<cluster_status> {
+        if (auto err = admit(ctx))
+          return err;
+        auto& st = self->state;
+        if (!st.membership)
+          return caf::make_error(ec::unavailable,
+                                 std::string{"this node runs no membership"});
+        auto rp = self->make_response_promise<cluster_status>();
+        self->request(st.membership, std::chrono::seconds(2), atom::cluster_v,
+                      atom::status_v)
+            .then([rp](cluster_status& x) mutable { rp.deliver(std::move(x)); },
+                  [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+        return rp;
       },
       [self](atom::tick, uint64_t step) {
         auto& st = self->state;

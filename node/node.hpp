@@ -19,6 +19,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "messages/node_actor.hpp"
+#include "node/membership.hpp"
 
 namespace herald {
 
@@ -56,18 +57,24 @@ struct node_state {
   uint64_t step = 0;
   /// The whole stop ends by then: what is still running is killed.
   caf::actor_clock::time_point stop_deadline;
+  /// Answers peers' introductions and the cluster status; none: the node
+  /// answers both `unavailable`.
+  membership_actor membership;
 };
 
 /// How long a whole stop may take: three times the time one component gets
 /// (30 s with the defaults, within a process supervisor's usual 90 s).
 caf::timespan stop_budget(std::chrono::milliseconds stop_timeout);
 
-/// Spawnable behavior: `sys.spawn(node, info, components, stop_timeout)`.
+/// Spawnable behavior:
+/// `sys.spawn(node, info, components, stop_timeout, membership)`.
 /// `components` are running already; the node monitors them from its first
 /// message on (a component that died before is reported at once).
+/// `membership` may be invalid (a node alone, tests).
 node_impl::behavior_type node(node_impl::stateful_pointer<node_state> self,
                               node_status info,
                               std::vector<registered_component> components,
-                              std::chrono::milliseconds stop_timeout);
+                              std::chrono::milliseconds stop_timeout,
+                              membership_actor membership);
 
 } // namespace herald

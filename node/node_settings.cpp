@@ -30,7 +30,19 @@ const config::section<cluster_settings>& cluster_section() {
                  "address the node publishes its receptionist on (heraldctl "
                  "connects here)")
             .add(&cluster_settings::port, "port",
-                 "port of the receptionist (0: any free port)");
+                 "port of the receptionist (0: any free port)")
+            .add(&cluster_settings::seeds, "seeds",
+                 "host:port of other nodes to join at start, e.g. "
+                 "[\"10.0.0.2:4710\"]; the members they know are learned "
+                 "from them")
+            .add(&cluster_settings::request_timeout, "request-timeout",
+                 "deadline of each request to another node; a read, "
+                 "validation or login is tried once on another node after it")
+            .range(std::chrono::milliseconds{100}, std::chrono::minutes{5})
+            .add(&cluster_settings::retry_max, "retry-max",
+                 "longest pause between two tries to reach a member that "
+                 "does not answer")
+            .range(std::chrono::milliseconds{100}, std::chrono::minutes{5});
   return s;
 }
 

@@ -28,6 +28,13 @@ struct node_settings {
 struct cluster_settings {
   std::string host = "127.0.0.1";
   uint16_t port = 4710;
+  /// host:port of other nodes to dial at start; the members they know are
+  /// learned from them (node/membership.hpp).
+  std::vector<std::string> seeds;
+  /// Deadline of each request to another node (routing, membership).
+  std::chrono::milliseconds request_timeout{std::chrono::seconds{5}};
+  /// Longest pause between two dials of a member that does not answer.
+  std::chrono::milliseconds retry_max{std::chrono::seconds{5}};
 };
 
 const config::section<node_settings>& node_section();

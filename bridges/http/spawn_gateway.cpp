@@ -51,10 +51,10 @@ caf::expected<caf::actor> spawn_gateway(component_context& ctx) {
     spdlog::warn("{}", w);
   s->drain_grace = ctx.node.stop_timeout;
   auto env = std::make_shared<http::gateway_env>(ctx.sys, *s);
-  env->users = ctx.get<user_actor>("user");
-  env->sessions = ctx.get<session_actor>("session");
-  env->tokens = ctx.get<token_actor>("token");
-  env->resets = ctx.get<password_reset_actor>("reset");
+  env->users = ctx.service<user_actor>("user");
+  env->sessions = ctx.service<session_actor>("session");
+  env->tokens = ctx.service<token_actor>("token");
+  env->resets = ctx.service<password_reset_actor>("reset");
   env->store = ctx.get<storage_actor>("storage");
   env->hasher = ctx.get<hasher_actor>("hasher");
   env->bridge = ctx.get<amqp_bridge_actor>("amqp-bridge");

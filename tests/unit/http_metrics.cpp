@@ -515,6 +515,14 @@ node_actor::behavior_type fake_node(node_actor::pointer self, bool answer,
       [none](atom::get, atom::bridge) -> caf::result<amqp_bridge_actor> {
         return none();
       },
+      [none](atom::join,
+             member_info&) -> caf::result<std::vector<member_info>> {
+        return none();
+      },
+      [none](atom::cluster, atom::status,
+             request_context&) -> caf::result<cluster_status> {
+        return none();
+      },
   };
 }
 

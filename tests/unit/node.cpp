@@ -95,7 +95,8 @@ struct fixture : herald::test::fixture {
     info.name = "test-node";
     info.instance = "0123456789abcdef";
     node_handle = caf::actor_cast<caf::actor>(sys.spawn(
-        herald::node, info, registry, std::chrono::milliseconds{500}));
+        herald::node, info, registry, std::chrono::milliseconds{500},
+        herald::membership_actor{}));
     run();
   }
 
@@ -158,6 +159,12 @@ CAF_TEST(each role set starts exactly its components in dependency order) {
   CAF_CHECK_EQUAL(planned({"token", "user"}),
                   (std::vector<std::string>{"storage", "hasher", "token",
                                             "user", "session"}));
+  // ... or the keys and the hasher (a token node of a cluster).
+  CAF_CHECK_EQUAL(planned({"token", "reset"}),
+                  (std::vector<std::string>{"storage", "hasher", "token",
+                                            "session", "reset"}));
+  CAF_CHECK_EQUAL(planned({"token"}),
+                  (std::vector<std::string>{"storage", "token"}));
   CAF_CHECK_EQUAL(
       planned({"user", "token", "reset", "mailer", "bridge"}),
       (std::vector<std::string>{"storage", "hasher", "token", "event-bus",
