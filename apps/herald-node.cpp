@@ -11,6 +11,7 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/openssl/publish.hpp>
 #include <caf/scoped_actor.hpp>
 #include <openssl/rand.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -18,8 +19,10 @@
 
 #include "config/node_config.hpp"
 #include "messages/error.hpp"
+#include "node/capped_multiplexer.hpp"
 #include "node/catalogue.hpp"
 #include "node/cluster_transport.hpp"
+#include "node/cluster_security.hpp"
 #include "node/membership.hpp"
 #include "node/node.hpp"
 #include "node/router.hpp"
@@ -142,6 +145,26 @@ int main(int argc, char** argv) {
                  "(herald-node --help lists the options)",
                  join(loaded->unknown_variables, ", "));
   auto cluster = cluster_section().read(values);
+  // Who may reach the cluster port: mutual TLS with all of certificate, key
+  // and CA, or plaintext on loopback (node/cluster_security.hpp).
+  auto tls_files = tls_files_of(cfg);
+  auto tls = tls_configured(tls_files);
+  if (!tls)
+    return fail("configuration: " + explain(tls.error()));
+  if (auto err = check_cluster_exposure(cluster.host, *tls,
+                                        cluster.allow_plaintext, s.dev_mode))
+    return fail("configuration: " + explain(err));
+  if (*tls) {
+    auto warnings = check_tls_files(tls_files, tls_role::node,
+                                    std::time(nullptr));
+    if (!warnings)
+      return fail("configuration: " + explain(warnings.error()));
+    for (auto& w : *warnings)
+      spdlog::warn("{}", w);
+  }
+  set_max_message_size(cfg, cluster.max_message_size);
+  capped_multiplexer::set_reporter(
+      [](const std::string& line) { spdlog::warn("{}", line); });
   auto steps = plan(catalogue(), s.roles);
   if (!steps)
     return fail(
@@ -212,8 +235,14 @@ int main(int argc, char** argv) {
   // The gateway asks the node for readiness and metrics.
   if (auto i = ctx.running.find("gateway"); i != ctx.running.end())
     caf::anon_send(i->second, caf::actor_cast<node_actor>(node));
-  auto port = sys.middleman().publish(caf::actor_cast<node_actor>(node),
-                                      cluster.port, cluster.host.c_str(), true);
+  // With TLS, caf::openssl::publish: a plain publish would stay plaintext
+  // even with certificates configured.
+  auto port = *tls ? caf::openssl::publish(caf::actor_cast<node_actor>(node),
+                                           cluster.port, cluster.host.c_str(),
+                                           true)
+                   : sys.middleman().publish(caf::actor_cast<node_actor>(node),
+                                             cluster.port, cluster.host.c_str(),
+                                             true);
   if (!port) {
     caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
     run_until_down(sys, node, stop_signals);
@@ -239,7 +268,8 @@ int main(int argc, char** argv) {
             << "  components: " << join(names, ", ") << "\n"
             << "  cluster:    " << cluster.host << ":" << *port
             << "  (heraldctl --node " << cluster.host << ":" << *port
-            << " status)\n";
+            << (*tls ? " --tls-certificate ... status)  [mutual TLS]\n"
+                     : " status)  [plaintext]\n");
   if (s.dev_mode)
     std::cout << "  DEV MODE: development secrets are allowed; never run "
                  "like this in production\n";

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <ctime>
 #include <future>
 #include <iostream>
 #include <memory>
@@ -18,6 +20,8 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/openssl/manager.hpp>
+#include <caf/openssl/remote_actor.hpp>
 #include <caf/scoped_actor.hpp>
 
 #include "messages/context.hpp"
@@ -25,6 +29,8 @@
 #include "messages/json.hpp"
 #include "messages/node_actor.hpp"
 #include "messages/type_ids.hpp"
+#include "node/capped_multiplexer.hpp"
+#include "node/cluster_security.hpp"
 
 using namespace herald;
 using json = nlohmann::json;
@@ -44,6 +50,9 @@ struct options {
   /// Sent with every request; the node logs it and stores it with the
   /// events the request causes.
   std::string request_id;
+  /// Mutual TLS towards a node with certificates (all three or none).
+  tls_files tls;
+  bool use_tls = false;
 };
 
 /// A failure that ends the program with a one-line message.
@@ -252,7 +261,17 @@ private:
     std::string why;
     for (;;) {
       cfg_ = std::make_unique<caf::actor_system_config>();
-      cfg_->load<caf::io::middleman>();
+      // The node's own bound on what a peer may announce applies here too
+      // (node/capped_multiplexer.hpp).
+      cfg_->load<caf::io::middleman, capped_multiplexer>();
+      if (opts_.use_tls) {
+        cfg_->load<caf::openssl::manager>();
+        cfg_->set("openssl.certificate", opts_.tls.certificate);
+        cfg_->set("openssl.key", opts_.tls.key);
+        cfg_->set("openssl.cafile", opts_.tls.cafile);
+        if (!opts_.tls.passphrase.empty())
+          cfg_->set("openssl.passphrase", opts_.tls.passphrase);
+      }
       add_message_types(*cfg_);
       cfg_->set("middleman.app-identifiers",
                 std::vector<std::string>{"herald"});
@@ -265,11 +284,20 @@ private:
                 caf::timespan{std::chrono::seconds(10)});
       cfg_->set("scheduler.max-threads", size_t{2});
       sys_ = std::make_unique<caf::actor_system>(*cfg_);
-      auto res = sys_->middleman().remote_actor<node_actor>(host_, port_);
+      auto res = opts_.use_tls
+                     ? caf::openssl::remote_actor<node_actor>(*sys_, host_,
+                                                              port_)
+                     : sys_->middleman().remote_actor<node_actor>(host_,
+                                                                  port_);
       if (!res)
-        fail(exit_unreachable, "cannot reach the node at " + opts_.node + ": "
-                                   + render(res.error())
-                                   + "; nothing was sent");
+        fail(exit_unreachable,
+             "cannot reach the node at " + opts_.node + ": "
+                 + render(res.error()) + "; nothing was sent"
+                 + (opts_.use_tls
+                        ? " (with TLS: does the node use TLS, with a "
+                          "certificate of the same CA as --tls-cafile?)"
+                        : " (a node with TLS refuses plaintext: give "
+                          "--tls-certificate, --tls-key and --tls-cafile)"));
       node_ = std::move(*res);
       auto pong = ask<std::string>(node_, ping_timeout, atom::ping_v);
       if (pong.value)
@@ -364,6 +392,16 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--request-id", opts.request_id,
                  "id the node logs this request under (default: a new one)");
+  app.add_option("--tls-certificate", opts.tls.certificate,
+                 "this client's certificate (PEM), from the cluster's CA")
+      ->envname("HERALD_OPENSSL_CERTIFICATE");
+  app.add_option("--tls-key", opts.tls.key,
+                 "its private key (PEM; passphrase from "
+                 "HERALD_OPENSSL_PASSPHRASE)")
+      ->envname("HERALD_OPENSSL_KEY");
+  app.add_option("--tls-cafile", opts.tls.cafile,
+                 "the cluster's CA certificate (PEM)")
+      ->envname("HERALD_OPENSSL_CAFILE");
   app.set_version_flag("--version", HERALD_VERSION);
 
   auto status = app.add_subcommand("status", "show the node's status");
@@ -460,6 +498,26 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : exit_usage;
   }
 
+  opts.tls.certificate_name = "--tls-certificate";
+  opts.tls.key_name = "--tls-key";
+  opts.tls.cafile_name = "--tls-cafile";
+  opts.tls.passphrase_name = "HERALD_OPENSSL_PASSPHRASE";
+  if (auto pass = std::getenv("HERALD_OPENSSL_PASSPHRASE"))
+    opts.tls.passphrase = pass;
+  if (auto tls = tls_configured(opts.tls); !tls) {
+    std::cerr << "heraldctl: " << message_of(tls.error()) << std::endl;
+    return exit_usage;
+  } else if (*tls) {
+    auto warnings = check_tls_files(opts.tls, tls_role::client,
+                                    std::time(nullptr));
+    if (!warnings) {
+      std::cerr << "heraldctl: " << message_of(warnings.error()) << std::endl;
+      return exit_usage;
+    }
+    for (auto& w : *warnings)
+      std::cerr << "heraldctl: warning: " << w << std::endl;
+    opts.use_tls = true;
+  }
   if (opts.request_id.empty())
     opts.request_id = "ctl-" + new_request_id().substr(2);
   request_context ctx{opts.request_id, "operator:heraldctl"};

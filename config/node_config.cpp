@@ -4,11 +4,14 @@
 #include <caf/openssl/manager.hpp>
 
 #include "messages/type_ids.hpp"
+#include "node/capped_multiplexer.hpp"
 
 namespace herald {
 
 node_config::node_config() {
-  load<caf::io::middleman>();
+  // CAF's backend with a bound on what a plaintext peer may announce
+  // (node/capped_multiplexer.hpp).
+  load<caf::io::middleman, capped_multiplexer>();
   load<caf::openssl::manager>();
   herald::add_message_types(*this);
   // Our defaults for CAF's own options; file, environment and flags

@@ -31,6 +31,13 @@ const config::section<cluster_settings>& cluster_section() {
                  "connects here)")
             .add(&cluster_settings::port, "port",
                  "port of the receptionist (0: any free port)")
+            .add(&cluster_settings::allow_plaintext, "allow-plaintext",
+                 "allow a non-loopback cluster.host without TLS (dev mode "
+                 "only)")
+            .add(&cluster_settings::max_message_size, "max-message-size",
+                 "largest message (bytes) a plaintext cluster connection may "
+                 "announce; a larger one closes the connection")
+            .range(4096, 256 << 20)
             .add(&cluster_settings::seeds, "seeds",
                  "host:port of other nodes to join at start, e.g. "
                  "[\"10.0.0.2:4710\"]; the members they know are learned "

@@ -28,6 +28,11 @@ struct node_settings {
 struct cluster_settings {
   std::string host = "127.0.0.1";
   uint16_t port = 4710;
+  /// Plaintext on a non-loopback cluster.host; refused outside dev mode.
+  bool allow_plaintext = false;
+  /// The largest message a plaintext cluster connection may announce
+  /// (node/capped_multiplexer.hpp).
+  uint32_t max_message_size = 1 << 20;
   /// host:port of other nodes to dial at start; the members they know are
   /// learned from them (node/membership.hpp).
   std::vector<std::string> seeds;
