@@ -82,6 +82,16 @@ using storage_actor = caf::typed_actor<
     /// Up to `limit` deliverable rows (not dead) with seq > `after`, by seq.
     caf::replies_to<atom::outbox_fetch, uint64_t,
                     uint32_t>::with<std::vector<event>>,
+    /// (owner, limit, lease ms): relay `owner` (its instance id) renews the
+    /// lease of every row it holds and claims up to `limit` more (0: renew
+    /// only): rows no live lease holds, skipping rows another relay is
+    /// claiming, each only if every earlier undelivered row of its key is
+    /// the owner's. Answers the rows claimed now and the seqs of all rows it
+    /// holds afterwards (a row missing there was taken over), both by seq.
+    caf::replies_to<atom::outbox_claim, std::string, uint32_t,
+                    int64_t>::with<std::vector<event>, std::vector<uint64_t>>,
+    /// (owner): gives up every row the relay holds, at an orderly stop.
+    caf::replies_to<atom::outbox_release, std::string>::with<caf::ok_atom>,
     /// Deletes delivered rows by seq (purges their payloads).
     caf::replies_to<atom::outbox_done,
                     std::vector<uint64_t>>::with<caf::ok_atom>,
@@ -92,8 +102,20 @@ using storage_actor = caf::typed_actor<
     /// Pending and dead counts and the oldest pending row's age.
     caf::replies_to<atom::outbox, atom::status>::with<outbox_status>,
     // -- idempotency ---------------------------------------------------------
-    /// (handler, event id): whether that handler finished that event.
+    /// (handler, event id): whether that handler finished that event (an
+    /// unfinished claim does not count).
     caf::replies_to<atom::processed, std::string, std::string>::with<bool>,
+    /// (handler, event id, owner, timeout ms): claims the event for handler
+    /// instance `owner` before it works on it, atomically: true if claimed
+    /// (new, its own, or a claim older than the timeout taken over), false
+    /// if the handler finished it already, `deferred` while another instance
+    /// holds it. Of several claimers at once exactly one gets true.
+    caf::replies_to<atom::event_claim, std::string, std::string, std::string,
+                    int64_t>::with<bool>,
+    /// (handler, event id, owner): drops the owner's unfinished claim (after
+    /// a failure, so that the retry claims it anew).
+    caf::replies_to<atom::event_release, std::string, std::string,
+                    std::string>::with<caf::ok_atom>,
     /// (handler, event id): records that the handler finished the event.
     caf::replies_to<atom::mark_processed, std::string,
                     std::string>::with<caf::ok_atom>,

@@ -364,6 +364,10 @@ caf::error connection::begin(bool read_only) {
                            : "START TRANSACTION");
 }
 
+caf::error connection::read_committed_next() {
+  return control("SET TRANSACTION ISOLATION LEVEL READ COMMITTED");
+}
+
 caf::error connection::commit() {
   if (auto err = control("COMMIT")) {
     if (!broken_)

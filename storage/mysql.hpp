@@ -109,6 +109,11 @@ public:
   /// Starts a transaction; `read_only` gives a consistent snapshot for reads.
   caf::error begin(bool read_only = false);
 
+  /// Makes the next transaction (only that one) READ COMMITTED: its plain
+  /// reads see what others committed since, and its locking reads lock only
+  /// the rows they return, with no gap locks (claims with SKIP LOCKED).
+  caf::error read_committed_next();
+
   /// Commits the open transaction.
   caf::error commit();
 

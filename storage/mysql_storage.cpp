@@ -175,6 +175,24 @@ mysql_worker(storage_actor::stateful_pointer<worker_state> self,
             uint32_t limit) -> caf::result<std::vector<event>> {
         return st.run([&](auto& db) { return fetch_events(db, after, limit); });
       },
+      [&st](atom::outbox_claim, const std::string& owner, uint32_t limit,
+            int64_t lease_ms)
+          -> caf::result<std::vector<event>, std::vector<uint64_t>> {
+        auto res = st.run(
+            [&](auto& db) { return claim_events(db, owner, limit, lease_ms); });
+        if (!res)
+          return std::move(res.error());
+        return caf::result<std::vector<event>, std::vector<uint64_t>>{
+            std::move(res->claimed), std::move(res->held)};
+      },
+      [&st](atom::outbox_release,
+            const std::string& owner) -> caf::result<caf::ok_atom> {
+        return st.run([&](auto& db) -> caf::expected<caf::ok_atom> {
+          if (auto err = release_events(db, owner))
+            return err;
+          return caf::ok_atom_v;
+        });
+      },
       [&st](atom::outbox_done,
             const std::vector<uint64_t>& seqs) -> caf::result<caf::ok_atom> {
         return st.run([&](auto& db) -> caf::expected<caf::ok_atom> {
@@ -198,6 +216,29 @@ mysql_worker(storage_actor::stateful_pointer<worker_state> self,
       [&st](atom::processed, const std::string& handler,
             const std::string& id) -> caf::result<bool> {
         return st.run([&](auto& db) { return is_processed(db, handler, id); });
+      },
+      [&st](atom::event_claim, const std::string& handler,
+            const std::string& id, const std::string& owner,
+            int64_t timeout_ms) -> caf::result<bool> {
+        auto res = st.run([&](auto& db) {
+          return claim_event(db, handler, id, owner, timeout_ms);
+        });
+        if (!res)
+          return std::move(res.error());
+        if (*res == event_claim::held)
+          return caf::make_error(ec::deferred,
+                                 "event " + id + " is being handled by "
+                                     "another " + handler);
+        return *res == event_claim::claimed;
+      },
+      [&st](atom::event_release, const std::string& handler,
+            const std::string& id,
+            const std::string& owner) -> caf::result<caf::ok_atom> {
+        return st.run([&](auto& db) -> caf::expected<caf::ok_atom> {
+          if (auto err = release_event(db, handler, id, owner))
+            return err;
+          return caf::ok_atom_v;
+        });
       },
       [&st](atom::mark_processed, const std::string& handler,
             const std::string& id) -> caf::result<caf::ok_atom> {

@@ -387,12 +387,71 @@ storage_actor::behavior_type fake_storage(storage_actor::pointer self,
             result.push_back(i->second);
         return result;
       },
+      [store](atom::outbox_claim, const std::string& owner, uint32_t limit,
+              int64_t lease_ms)
+          -> caf::result<std::vector<event>, std::vector<uint64_t>> {
+        if (store->down)
+          return unavailable();
+        if (!store->hold_failures && !store->held_failures.empty()) {
+          for (auto& release : store->held_failures)
+            release();
+          store->held_failures.clear();
+        }
+        store->claim_limits.push_back(limit);
+        auto now_ms = store->now * 1000;
+        auto holds = [&](uint64_t seq) {
+          auto c = store->claims.find(seq);
+          return c != store->claims.end() && c->second.first == owner;
+        };
+        for (auto& [seq, c] : store->claims)
+          if (c.first == owner)
+            c.second = now_ms + lease_ms;
+        std::vector<event> claimed;
+        std::set<std::string> blocked;
+        for (auto& [seq, ev] : store->outbox) {
+          if (claimed.size() >= limit)
+            break;
+          if (store->dead.count(seq) > 0 || holds(seq))
+            continue;
+          auto c = store->claims.find(seq);
+          bool free = c == store->claims.end() || c->second.second < now_ms;
+          // An earlier row of the key that this relay does not hold blocks
+          // the later ones, whether it is free or another's.
+          if (!free || blocked.count(ev.key) > 0) {
+            blocked.insert(ev.key);
+            continue;
+          }
+          claimed.push_back(ev);
+        }
+        for (auto& ev : claimed)
+          store->claims[ev.seq] = {owner, now_ms + lease_ms};
+        std::vector<uint64_t> held;
+        for (auto& [seq, c] : store->claims)
+          if (c.first == owner && store->dead.count(seq) == 0
+              && store->outbox.count(seq) > 0)
+            held.push_back(seq);
+        return caf::result<std::vector<event>, std::vector<uint64_t>>{
+            std::move(claimed), std::move(held)};
+      },
+      [store](atom::outbox_release,
+              const std::string& owner) -> caf::result<caf::ok_atom> {
+        if (store->down)
+          return unavailable();
+        for (auto i = store->claims.begin(); i != store->claims.end();)
+          if (i->second.first == owner)
+            i = store->claims.erase(i);
+          else
+            ++i;
+        return caf::ok_atom_v;
+      },
       [store](atom::outbox_done,
               const std::vector<uint64_t>& seqs) -> caf::result<caf::ok_atom> {
         if (store->down)
           return unavailable();
-        for (auto seq : seqs)
+        for (auto seq : seqs) {
           store->outbox.erase(seq);
+          store->claims.erase(seq);
+        }
         if (store->after_outbox_done)
           store->after_outbox_done(*store);
         return caf::ok_atom_v;
@@ -455,11 +514,40 @@ storage_actor::behavior_type fake_storage(storage_actor::pointer self,
           return unavailable();
         return store->processed.count({handler, id}) > 0;
       },
+      [store](atom::event_claim, const std::string& handler,
+              const std::string& id, const std::string& owner,
+              int64_t timeout_ms) -> caf::result<bool> {
+        if (store->down)
+          return unavailable();
+        if (store->processed.count({handler, id}) > 0)
+          return false;
+        auto now_ms = store->now * 1000;
+        auto [i, fresh] = store->event_claims.emplace(
+            std::make_pair(handler, id), std::make_pair(owner, now_ms));
+        if (!fresh && i->second.first != owner
+            && i->second.second > now_ms - timeout_ms)
+          return caf::make_error(ec::deferred,
+                                 "event " + id + " is being handled by "
+                                     "another " + handler);
+        i->second = {owner, now_ms};
+        return true;
+      },
+      [store](atom::event_release, const std::string& handler,
+              const std::string& id,
+              const std::string& owner) -> caf::result<caf::ok_atom> {
+        if (store->down)
+          return unavailable();
+        auto i = store->event_claims.find({handler, id});
+        if (i != store->event_claims.end() && i->second.first == owner)
+          store->event_claims.erase(i);
+        return caf::ok_atom_v;
+      },
       [store](atom::mark_processed, const std::string& handler,
               const std::string& id) -> caf::result<caf::ok_atom> {
         if (store->down)
           return unavailable();
         store->processed.emplace(handler, id);
+        store->event_claims.erase({handler, id});
         return caf::ok_atom_v;
       },
       [store](atom::throttle_hit,

@@ -75,6 +75,14 @@ struct fake_store {
   size_t updates = 0;
   /// The request context of every write, in order.
   std::vector<request_context> contexts;
+  /// Outbox claims by seq: (relay, lease end in unix ms of `now`).
+  std::map<uint64_t, std::pair<std::string, int64_t>> claims;
+  /// The `limit` of every outbox_claim, in order.
+  std::vector<uint32_t> claim_limits;
+  /// Unfinished event claims: (handler, event id) -> (owner, claimed at ms).
+  std::map<std::pair<std::string, std::string>,
+           std::pair<std::string, int64_t>>
+      event_claims;
   /// The `after` of every outbox_fetch, in order.
   std::vector<uint64_t> fetched_after;
   /// Called (on the storage actor) after delivered rows were deleted; a
