@@ -1,8 +1,11 @@
 #include "actors/outbox_relay.hpp"
 
 #include <algorithm>
+#include <atomic>
 
+#include <openssl/rand.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include "messages/error.hpp"
 
@@ -14,7 +17,7 @@ using self_ptr = outbox_relay_actor::stateful_pointer<outbox_relay_state>;
 using clock_type = outbox_relay_state::clock;
 
 void dispatch(self_ptr self);
-void fetch(self_ptr self, bool from_start = false);
+void fetch(self_ptr self, bool renew = false);
 
 /// Puts `key` among the ready ones if its head can go: not with the bus, no
 /// retry pending.
@@ -67,36 +70,81 @@ void forget(outbox_relay_state& st, uint64_t seq) {
     st.known.erase(seq);
 }
 
-/// Reads rows into the queues. Sequence numbers are assigned at insert but
-/// become visible at commit, so a row can appear below one already seen:
-/// reading ahead starts after the highest seq read so far, and every poll
-/// tick reads `from_start`, skipping the rows this relay holds (queued, or
-/// delivered and not yet deleted). A row that commits late thus waits one
-/// poll interval at most, and a read ahead returns only new rows.
-void fetch(self_ptr self, bool from_start) {
+/// Drops the queued rows that storage no longer lists as this relay's:
+/// their lease ran out (this relay could not renew it in time) and another
+/// relay claimed them, so it delivers them now. A row with the bus stays
+/// until its answer (its delivery may already be under way).
+void drop_lost(outbox_relay_state& st, const std::vector<uint64_t>& held) {
+  auto holds = [&](uint64_t seq) {
+    return std::binary_search(held.begin(), held.end(), seq);
+  };
+  for (auto q = st.queues.begin(); q != st.queues.end();) {
+    auto& [key, events] = *q;
+    auto busy = st.busy.count(key) > 0;
+    auto old_head = events.front().seq;
+    size_t dropped = 0;
+    for (auto i = events.begin() + (busy ? 1 : 0); i != events.end();) {
+      if (holds(i->seq)) {
+        ++i;
+        continue;
+      }
+      st.known.erase(i->seq);
+      i = events.erase(i);
+      ++dropped;
+    }
+    if (dropped == 0) {
+      ++q;
+      continue;
+    }
+    spdlog::warn("outbox: {} row(s) of {} were taken over by another relay",
+                 dropped, key);
+    st.queued -= dropped;
+    st.taken_over += dropped;
+    st.ready.erase({old_head, key});
+    if (events.empty()) {
+      st.retry_at.erase(key);
+      st.deferrals.erase(key);
+      q = st.queues.erase(q);
+      continue;
+    }
+    mark_ready(st, key);
+    ++q;
+  }
+}
+
+/// Claims rows into the queues, and renews the lease of the rows this relay
+/// holds. Storage answers the rows claimed now and every row held: a held
+/// row this relay already knows (queued, with the bus, delivered and not yet
+/// deleted) is skipped, one it knows and that is no longer held was taken
+/// over (drop_lost). Every poll tick claims with `renew`, even when there is
+/// no room for more rows, so that a live relay never loses its rows; a row
+/// that committed below one already read is simply free and claimed then.
+void fetch(self_ptr self, bool renew) {
   auto& st = self->state;
-  st.rescan = st.rescan || from_start;
+  st.renew = st.renew || renew;
   if (st.fetching || st.flushing) {
     st.fetch_again = true;
     return;
   }
-  if (st.queued > st.settings.batch)
-    return; // A batch in hand and more read ahead: enough in memory.
+  // A batch in hand and more read ahead: enough in memory.
+  auto full = st.queued > st.settings.batch;
+  if (full && !st.renew)
+    return;
   st.fetching = true;
   st.fetch_again = false;
-  auto after = st.rescan ? uint64_t{0} : st.high;
-  auto limit = static_cast<uint32_t>(st.settings.batch
-                                     + (st.rescan ? st.known.size() : 0));
-  st.rescan = false;
-  self->request(st.store, st.settings.storage_timeout, atom::outbox_fetch_v,
-                after, limit)
+  st.renew = false;
+  auto limit = full ? uint32_t{0} : st.settings.batch;
+  self->request(st.store, st.settings.storage_timeout, atom::outbox_claim_v,
+                st.instance, limit,
+                static_cast<int64_t>(st.settings.lease.count()))
       .then(
-          [self, limit](std::vector<event>& rows) {
+          [self, limit](std::vector<event>& rows,
+                        std::vector<uint64_t>& held) {
             auto& st = self->state;
             st.fetching = false;
+            drop_lost(st, held);
             size_t fresh = 0;
             for (auto& ev : rows) {
-              st.high = std::max(st.high, ev.seq);
               if (!st.known.insert(ev.seq).second)
                 continue;
               ++fresh;
@@ -323,6 +371,26 @@ void dispatch(self_ptr self) {
 
 } // namespace
 
+std::string random_instance_id() {
+  unsigned char b[16];
+  if (RAND_bytes(b, sizeof(b)) != 1) {
+    // Without randomness, a name unique on this host for this process run:
+    // two instances must never share an id.
+    static std::atomic<uint64_t> n{0};
+    return "instance-" + std::to_string(::getpid()) + "-"
+           + std::to_string(
+               std::chrono::steady_clock::now().time_since_epoch().count())
+           + "-" + std::to_string(++n);
+  }
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  for (auto c : b) {
+    out += hex[c >> 4];
+    out += hex[c & 0x0f];
+  }
+  return out;
+}
+
 std::chrono::milliseconds backoff(const outbox_settings& cfg,
                                   uint32_t attempt) {
   auto delay = cfg.backoff_min;
@@ -339,29 +407,47 @@ outbox_relay(outbox_relay_actor::stateful_pointer<outbox_relay_state> self,
   st.settings = settings;
   st.store = std::move(store);
   st.bus = std::move(bus);
+  st.instance = random_instance_id();
   // At an orderly stop, the rows delivered since the last flush are deleted
   // first: otherwise the next start would deliver them again (handlers take
-  // that by event id, but the broker would carry them twice).
+  // that by event id, but the broker would carry them twice). Then the rows
+  // it still holds are released, so that other relays take them at once
+  // instead of after the lease.
   self->set_exit_handler([self](caf::exit_msg& msg) {
     auto& st = self->state;
-    if (msg.reason != caf::exit_reason::user_shutdown || st.done.empty()
-        || st.stopping) {
+    if (msg.reason != caf::exit_reason::user_shutdown || st.stopping) {
       self->quit(msg.reason);
       return;
     }
     st.stopping = true;
+    auto release = [self] {
+      auto& st = self->state;
+      self->request(st.store, st.settings.storage_timeout,
+                    atom::outbox_release_v, st.instance)
+          .then([self](caf::ok_atom) {
+                  self->quit(caf::exit_reason::user_shutdown);
+                },
+                [self](caf::error& err) {
+                  spdlog::warn("outbox: releasing the rows at the stop "
+                               "failed ({}); other relays take them when "
+                               "their lease runs out",
+                               render(err));
+                  self->quit(caf::exit_reason::user_shutdown);
+                });
+    };
+    if (st.done.empty()) {
+      release();
+      return;
+    }
     self->request(st.store, st.settings.storage_timeout, atom::outbox_done_v,
                   st.done)
-        .then(
-            [self](caf::ok_atom) {
-              self->quit(caf::exit_reason::user_shutdown);
-            },
-            [self](caf::error& err) {
-              spdlog::warn("outbox: deleting delivered rows at the stop "
-                           "failed ({}); they will be delivered again",
-                           render(err));
-              self->quit(caf::exit_reason::user_shutdown);
-            });
+        .then([release](caf::ok_atom) { release(); },
+              [release](caf::error& err) {
+                spdlog::warn("outbox: deleting delivered rows at the stop "
+                             "failed ({}); they will be delivered again",
+                             render(err));
+                release();
+              });
   });
   self->send(self, atom::tick_v);
   return {

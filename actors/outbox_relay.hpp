@@ -11,6 +11,13 @@
 //   failure. Its key retries with a doubling delay; after max_attempts the
 //   row is marked dead (kept, with its reason, in the status) and the key
 //   moves on.
+// Several relays share the outbox (one per mailer or bridge node): each has
+// a random instance id, new at every start, and only delivers rows it
+// claimed in storage under that id. Every poll renews the lease of the rows
+// it holds; rows of a relay that stopped renewing are claimed by another one
+// once their lease ran out, and rows it finds taken over it drops. Storage
+// hands out a row only when every earlier undelivered row of its key is the
+// claimer's own, so order per key holds across relays.
 #pragma once
 
 #include <chrono>
@@ -46,7 +53,14 @@ struct outbox_settings {
   std::chrono::seconds delivery_timeout{60};
   /// Time storage gets for one request.
   std::chrono::seconds storage_timeout{10};
+  /// How long a claim of a row holds without being renewed (every poll
+  /// renews it): a relay that died leaves its rows to the others this long.
+  std::chrono::milliseconds lease{std::chrono::seconds{30}};
 };
+
+/// A random instance id (32 hex digits) for a relay's or a mailer's claims
+/// in storage: new at every start, never shared by two instances.
+std::string random_instance_id();
 
 /// Delay before attempt `attempt + 1` after `attempt` failures: doubling from
 /// backoff_min, capped at backoff_max.
@@ -58,6 +72,9 @@ struct outbox_relay_state {
   outbox_settings settings;
   storage_actor store;
   event_bus_actor bus;
+  /// This relay's instance id, the owner of its claims: random, new with
+  /// every relay.
+  std::string instance;
   /// Seqs of the rows this relay holds: queued, or delivered and not yet
   /// deleted. A fetch skips them.
   std::set<uint64_t> known;
@@ -90,10 +107,8 @@ struct outbox_relay_state {
   /// Delivered rows not yet deleted.
   std::vector<uint64_t> done;
   bool fetching = false;
-  /// The highest seq read so far: reading ahead starts after it.
-  uint64_t high = 0;
-  /// The next read starts from the first row (see fetch in the .cpp).
-  bool rescan = false;
+  /// The next claim is due to renew the leases even with no room for rows.
+  bool renew = false;
   /// The last fetch was a full batch: more rows are probably waiting.
   bool more = false;
   bool fetch_again = false;
@@ -101,6 +116,8 @@ struct outbox_relay_state {
   /// Stopping: deletes what it delivered, takes nothing new.
   bool stopping = false;
   uint64_t delivered = 0;
+  /// Rows dropped because another relay took them over.
+  uint64_t taken_over = 0;
   std::string last_error;
 };
 

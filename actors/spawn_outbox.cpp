@@ -32,7 +32,12 @@ const config::section<outbox_settings>& outbox_section() {
             .range(milliseconds{1}, seconds{86400})
             .add(&outbox_settings::delivery_timeout, "delivery-timeout",
                  "time the local handlers of an event get")
-            .range(seconds{1}, seconds{3600});
+            .range(seconds{1}, seconds{3600})
+            .add(&outbox_settings::lease, "lease",
+                 "how long a relay's claim of a row holds unless renewed "
+                 "(each poll renews it): the rows of a relay that died go "
+                 "to another after this")
+            .range(milliseconds{1000}, seconds{3600});
   return s;
 }
 
@@ -41,6 +46,10 @@ caf::expected<outbox_settings> read_outbox(const config::configuration& cfg) {
   if (s.backoff_max < s.backoff_min)
     return cfg.invalid("outbox.backoff-max",
                        "must not be shorter than outbox.backoff-min");
+  // A few polls may fail or come late without a live relay losing its rows.
+  if (s.lease < 4 * s.poll_interval)
+    return cfg.invalid("outbox.lease",
+                       "must be at least 4 times outbox.poll-interval");
   return s;
 }
 

@@ -223,8 +223,12 @@ CAF_TEST(a new relay delivers what an old one did not get rid of) {
   sched.run();
   CAF_CHECK_EQUAL(store->outbox.size(), 1u);
   log->silent = false;
+  // The dead relay's claim holds until its lease ran out.
   start();
-  pass(100ms);
+  pass(300ms);
+  CAF_CHECK_EQUAL(log->seen.size(), 1u);
+  store->now += 31;
+  pass(200ms);
   CAF_CHECK_EQUAL(seen_ids(), (std::vector<std::string>{e1, e1}));
   CAF_CHECK(store->outbox.empty());
 }
@@ -359,26 +363,64 @@ CAF_TEST(a row that commits below one already read is still delivered) {
   CAF_CHECK(store->outbox.empty());
 }
 
-CAF_TEST(reading ahead asks for new rows only and each poll reads from the start) {
+CAF_TEST(rows another relay holds wait for its lease and hold back their key) {
+  auto a1 = add(1, topic_user_created);
+  auto a2 = add(1, topic_user_updated);
+  auto b1 = add(2, topic_user_created);
+  // Another relay holds a1 (seq 1) for 30 s more.
+  store->claims[1] = {"other-relay", store->now * 1000 + 30000};
+  start();
+  pass(300ms);
+  CAF_CHECK_EQUAL(seen_ids(), (std::vector<std::string>{b1}));
+  // The other relay died: its lease runs out, this one takes the key.
+  store->now += 31;
+  pass(300ms);
+  CAF_CHECK_EQUAL(seen_ids(), (std::vector<std::string>{b1, a1, a2}));
+  CAF_CHECK(store->outbox.empty());
+}
+
+CAF_TEST(every poll renews the claims even with no room for more rows) {
+  settings.batch = 2;
+  for (uint64_t user = 1; user <= 6; ++user)
+    add(user, topic_user_created);
+  log->silent = true;
+  start();
+  store->claim_limits.clear();
+  pass(300ms);
+  CAF_REQUIRE(!store->claim_limits.empty());
+  // More than a batch in hand: claims of no rows, which renew the leases.
+  CAF_CHECK_EQUAL(store->claim_limits.back(), 0u);
+  for (auto& [seq, claim] : store->claims)
+    CAF_CHECK_EQUAL(claim.second, store->now * 1000 + 30000);
+}
+
+CAF_TEST(a row taken over by another relay is dropped and not delivered twice) {
+  auto a1 = add(1, topic_user_created);
+  auto b1 = add(2, topic_user_created);
+  log->fail_ids.insert(a1);
+  start();
+  // a1 failed once and waits for its retry (1 s); meanwhile this relay
+  // missed renewing it and another relay took it over.
+  store->claims[1] = {"other-relay", store->now * 1000 + 30000};
+  pass(3s);
+  auto ids = seen_ids();
+  CAF_CHECK_EQUAL(std::count(ids.begin(), ids.end(), a1), 1);
+  CAF_CHECK_EQUAL(std::count(ids.begin(), ids.end(), b1), 1);
+  CAF_CHECK_EQUAL(store->outbox.count(1), 1u);
+  CAF_CHECK_EQUAL(store->claims.at(1).first, "other-relay");
+}
+
+CAF_TEST(an orderly stop releases the rows the relay still holds) {
   add(1, topic_user_created);
   add(2, topic_user_created);
+  log->silent = true;
   start();
-  CAF_REQUIRE_EQUAL(log->seen.size(), 2u);
-  CAF_REQUIRE(!store->fetched_after.empty());
-  CAF_CHECK_EQUAL(store->fetched_after.front(), 0u);
-  // A wake reads after the highest seq read so far (2).
-  add(3, topic_user_created);
-  store->fetched_after.clear();
-  self->send(relay, atom::wake_v);
+  CAF_CHECK_EQUAL(store->claims.size(), 2u);
+  self->send_exit(relay, caf::exit_reason::user_shutdown);
   sched.run();
-  CAF_CHECK_EQUAL(log->seen.size(), 3u);
-  CAF_REQUIRE(!store->fetched_after.empty());
-  CAF_CHECK_EQUAL(store->fetched_after.front(), 3u - 1);
-  // The poll tick reads from the start again.
-  store->fetched_after.clear();
-  pass(100ms);
-  CAF_REQUIRE(!store->fetched_after.empty());
-  CAF_CHECK_EQUAL(store->fetched_after.front(), 0u);
+  relay = nullptr;
+  CAF_CHECK(store->claims.empty());
+  CAF_CHECK_EQUAL(store->outbox.size(), 2u);
 }
 
 CAF_TEST(backoff doubles up to its cap) {
