@@ -8,6 +8,7 @@
 
 #include <caf/sec.hpp>
 
+#include "actors/outbox_relay.hpp"
 #include "actors/password_reset.hpp"
 #include "messages/error.hpp"
 
@@ -139,6 +140,38 @@ void mark(self_ptr self, const std::string& id) {
           });
 }
 
+/// Ends the work on a claimed event that needs no mail (the user is gone,
+/// the link expired or was settled): recorded as finished, so that no
+/// mailer looks at it again. Answers ok even if recording fails: the claim
+/// then lapses after the claim timeout, and a redelivery decides again.
+void settle(self_ptr self, const std::string& id) {
+  self->request(self->state.store, self->state.settings.timeout,
+                atom::mark_processed_v, std::string{mailer_handler_name}, id)
+      .then([self, id](caf::ok_atom) { finish(self, id, caf::none); },
+            [self, id](caf::error& err) {
+              spdlog::warn("event {} needs no mail, but recording it failed: "
+                           "{}",
+                           id, render(err));
+              finish(self, id, caf::none);
+            });
+}
+
+/// Fails a claimed event before its mail was sent: the claim is released
+/// first, so that the retry (here or on another node) claims it anew and
+/// sends the one mail. If releasing fails, the claim lapses after the claim
+/// timeout and the retry is deferred until then.
+void give_up(self_ptr self, const std::string& id, caf::error err) {
+  self->request(self->state.store, self->state.settings.timeout,
+                atom::event_release_v, std::string{mailer_handler_name}, id,
+                self->state.instance)
+      .then([self, id, err](caf::ok_atom) { finish(self, id, err); },
+            [self, id, err](caf::error& release_err) {
+              spdlog::warn("event {}: releasing the claim failed: {}", id,
+                           render(release_err));
+              finish(self, id, err);
+            });
+}
+
 std::string base_url(const mailer_settings& settings) {
   auto url = settings.public_base_url;
   while (!url.empty() && url.back() == '/')
@@ -174,14 +207,14 @@ void deliver(self_ptr self, const std::string& id, const mail_job& job,
   auto& st = self->state;
   auto tpl = st.settings.templates.find(job.template_name);
   if (tpl == nullptr) {
-    finish(
+    give_up(
         self, id,
         caf::make_error(ec::internal, "no mail template " + job.template_name));
     return;
   }
   auto text = render(*tpl, values);
   if (!text) {
-    finish(self, id, text.error());
+    give_up(self, id, text.error());
     return;
   }
   mail m{acc.profile.email, std::move(text->subject), std::move(text->text),
@@ -193,7 +226,7 @@ void deliver(self_ptr self, const std::string& id, const mail_job& job,
             mark(self, id);
           },
           [self, id](caf::error& err) {
-            finish(self, id, failure(err, "mail for event " + id));
+            give_up(self, id, failure(err, "mail for event " + id));
           });
 }
 
@@ -205,14 +238,14 @@ void send_reset_link(self_ptr self, const std::string& id, const mail_job& job,
   auto& st = self->state;
   if (job.expires_at <= unix_now()) {
     spdlog::info("reset link of event {} expired before its mail", id);
-    finish(self, id, caf::none);
+    settle(self, id);
     return;
   }
   auto token = make_reset_token();
   if (token.empty()) {
-    finish(self, id,
-           caf::make_error(ec::internal,
-                           std::string{"no randomness for a reset token"}));
+    give_up(self, id,
+            caf::make_error(ec::internal,
+                            std::string{"no randomness for a reset token"}));
     return;
   }
   auto hash = reset_token_hash(token);
@@ -225,7 +258,7 @@ void send_reset_link(self_ptr self, const std::string& id, const mail_job& job,
             if (expires_at <= now) {
               spdlog::info("reset link of event {} expired before its mail",
                            id);
-              finish(self, id, caf::none);
+              settle(self, id);
               return;
             }
             values["link"]
@@ -237,11 +270,11 @@ void send_reset_link(self_ptr self, const std::string& id, const mail_job& job,
             if (is_settled(err)) {
               spdlog::info("event {}: no reset link to mail ({})", id,
                            render(err));
-              finish(self, id, caf::none);
+              settle(self, id);
               return;
             }
-            finish(self, id, failure(err, "storing the reset link of event "
-                                              + id));
+            give_up(self, id,
+                    failure(err, "storing the reset link of event " + id));
           });
 }
 
@@ -265,12 +298,20 @@ void start(self_ptr self, const std::string& id, mail_job job) {
     mark(self, id);
     return;
   }
-  self->request(st.store, st.settings.timeout, atom::processed_v,
-                std::string{mailer_handler_name}, id)
+  // The claim comes first and is atomic: of two mailers that get the event
+  // at the same instant, one goes on and the other is told to retry later
+  // (`deferred`, no attempt counted), by which time the event is finished
+  // or its claim has lapsed.
+  self->request(st.store, st.settings.timeout, atom::event_claim_v,
+                std::string{mailer_handler_name}, id, st.instance,
+                static_cast<int64_t>(
+                    std::chrono::duration_cast<std::chrono::milliseconds>(
+                        st.settings.claim_timeout)
+                        .count()))
       .then(
-          [self, id, job](bool done) {
-            if (done) {
-              finish(self, id, caf::none);
+          [self, id, job](bool claimed) {
+            if (!claimed) {
+              finish(self, id, caf::none); // finished before
               return;
             }
             self->request(self->state.store, self->state.settings.timeout,
@@ -281,16 +322,16 @@ void start(self_ptr self, const std::string& id, mail_job job) {
                       if (is_not_found(err)) {
                         spdlog::info("event {}: user {} is gone, no mail", id,
                                      job.user_id);
-                        finish(self, id, caf::none);
+                        settle(self, id);
                         return;
                       }
-                      finish(self, id,
-                             failure(err, "looking up user "
-                                              + std::to_string(job.user_id)));
+                      give_up(self, id,
+                              failure(err, "looking up user "
+                                               + std::to_string(job.user_id)));
                     });
           },
           [self, id](caf::error& err) {
-            finish(self, id, failure(err, "checking event " + id));
+            finish(self, id, failure(err, "claiming event " + id));
           });
 }
 
@@ -315,6 +356,7 @@ event_handler_actor::behavior_type
 mailer(event_handler_actor::stateful_pointer<mailer_state> self,
        mailer_settings settings, storage_actor store, smtp_actor smtp) {
   self->state.settings = std::move(settings);
+  self->state.instance = random_instance_id();
   self->state.store = std::move(store);
   self->state.smtp = std::move(smtp);
   // A mail being sent at a shutdown is finished and marked, so that its

@@ -2,7 +2,10 @@
 // password.reset_requested -> the reset link, user.password_changed ->
 // notice; other topics are answered ok at once. It answers ok only once the
 // SMTP server accepted the mail (or there is nothing to send), and at most
-// once per event id: storage records which events it finished.
+// once per event id: it claims the event in storage (atomically, so that of
+// several mailer nodes that get it at once one sends) before it sends, and
+// records it as finished after. A claim whose owner died is taken over after
+// the claim timeout.
 #pragma once
 
 #include <chrono>
@@ -38,6 +41,10 @@ struct mailer_settings {
   std::chrono::seconds timeout{60};
   /// At a shutdown, how long mails under way may take to finish.
   std::chrono::milliseconds drain_grace{10000};
+  /// A claim of an event by another mailer instance older than this is
+  /// taken over (that instance died): longer than a live mailer may work on
+  /// one event, or a slow send could be mailed twice.
+  std::chrono::seconds claim_timeout{300};
 };
 
 /// The handler name in storage's processed-events record.
@@ -48,6 +55,9 @@ struct mailer_state {
   mailer_settings settings;
   storage_actor store;
   smtp_actor smtp;
+  /// This mailer's instance id, the owner of its claims in storage: random,
+  /// new with every mailer.
+  std::string instance;
   /// Event id -> every delivery of it waiting for the one being worked on;
   /// a duplicate arriving meanwhile joins instead of sending again.
   std::map<std::string, std::vector<open_requests::promise<caf::ok_atom>>>

@@ -16,6 +16,7 @@ struct mail_options {
   std::string templates = "templates";
   std::string public_base_url = "http://127.0.0.1:8080";
   std::string app_name = "herald";
+  std::chrono::seconds claim_timeout{300};
 };
 
 const config::section<mail_options>& mail_section() {
@@ -28,7 +29,12 @@ const config::section<mail_options>& mail_section() {
             .add(&mail_options::public_base_url, "public-base-url",
                  "start of every link in mails; never taken from a request")
             .add(&mail_options::app_name, "app-name",
-                 "product name used in mails");
+                 "product name used in mails")
+            .add(&mail_options::claim_timeout, "claim-timeout",
+                 "a mailer's claim of an event older than this is taken "
+                 "over by another (the claimer died); keep it above the "
+                 "longest an event's mail may take")
+            .range(std::chrono::seconds{1}, std::chrono::seconds{86400});
   return s;
 }
 
@@ -61,6 +67,7 @@ caf::expected<mailer_settings> read_mailer(const component_context& ctx) {
   settings.templates = std::move(*templates);
   settings.public_base_url = base;
   settings.app_name = s.app_name;
+  settings.claim_timeout = s.claim_timeout;
   settings.drain_grace = ctx.node.stop_timeout;
   return settings;
 }

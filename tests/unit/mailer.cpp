@@ -439,6 +439,60 @@ CAF_TEST(two concurrent deliveries of one event send one mail) {
   CAF_CHECK_EQUAL(box->sent.size(), 2u);
 }
 
+CAF_TEST(two mailers that get one event at once send one mail) {
+  // A second mailer node on the same storage.
+  auto templates = load_templates(shipped_templates());
+  mailer_settings settings;
+  settings.templates = std::move(*templates);
+  settings.public_base_url = "https://accounts.example.org";
+  auto other = sys.spawn(mailer, std::move(settings), storage, smtp);
+  box->hold = true;
+  auto ev = make_event("ev-two-nodes", topic_user_created);
+  auto first = self->request(handler, caf::infinite, atom::handle_v, ev);
+  auto second = self->request(other, caf::infinite, atom::handle_v, ev);
+  sched.run();
+  // One claimed it and is sending; the other is told to come back later.
+  CAF_CHECK_EQUAL(box->attempts, 1u);
+  size_t deferred = 0;
+  second.receive([](caf::ok_atom) { CAF_FAIL("expected deferred"); },
+                 [&](caf::error& err) {
+                   if (code_of(err) == ec::deferred)
+                     ++deferred;
+                 });
+  CAF_CHECK_EQUAL(deferred, 1u);
+  release();
+  first.receive([](caf::ok_atom) {},
+                [](caf::error& err) { CAF_FAIL(render(err)); });
+  // The retry finds the event finished.
+  CAF_CHECK(call<caf::ok_atom>(other, atom::handle_v, ev));
+  CAF_CHECK_EQUAL(box->sent.size(), 1u);
+  CAF_CHECK(store->event_claims.empty());
+}
+
+CAF_TEST(a claim of a mailer that died is taken over after the timeout) {
+  auto ev = make_event("ev-orphan", topic_user_created);
+  store->event_claims[{"mailer", ev.id}] = {"dead-mailer", store->now * 1000};
+  auto res = handle(ev);
+  CAF_REQUIRE(!res);
+  CAF_CHECK_EQUAL(code_of(res.error()), ec::deferred);
+  CAF_CHECK_EQUAL(box->attempts, 0u);
+  store->now += 301; // the default claim timeout is 300 s
+  CAF_CHECK(handle(ev));
+  CAF_CHECK_EQUAL(box->sent.size(), 1u);
+  CAF_CHECK(processed(ev.id));
+}
+
+CAF_TEST(a failed send releases the claim so that any mailer may retry) {
+  box->fail = true;
+  auto ev = make_event("ev-release", topic_user_created);
+  CAF_REQUIRE(!handle(ev));
+  CAF_CHECK(store->event_claims.empty());
+  CAF_CHECK(!processed(ev.id));
+  box->fail = false;
+  CAF_CHECK(handle(ev));
+  CAF_CHECK_EQUAL(box->sent.size(), 1u);
+}
+
 CAF_TEST(a failed processed mark is the reply but a retry does not resend) {
   box->hold = true;
   auto ev = make_event("ev-mark", topic_password_changed);
