@@ -2,6 +2,8 @@
 
 #include "node/membership.hpp"
 
+#include "node/node.hpp"
+
 #include "tests/test.hpp"
 
 #include <map>
@@ -322,6 +324,35 @@ CAF_TEST(nothing is answered to peers before the node started) {
   auto view = ask<std::vector<member_info>>(m, atom::join_v,
                                             info_of("b", 2, "b1"));
   CHECK_REJECTED(view, ec::unavailable, "starting");
+}
+
+CAF_TEST(the node actor relays introductions and the status to membership) {
+  peer(2, info_of("b", 2, "b1"));
+  start({"127.0.0.1:2"});
+  node_status info;
+  info.name = "a";
+  info.instance = "a1";
+  auto n = sys.spawn(herald::node, info, std::vector<registered_component>{},
+                     std::chrono::milliseconds{500}, members);
+  auto view = ask<std::vector<member_info>>(n, atom::join_v,
+                                            info_of("d", 4, "d1"));
+  CAF_REQUIRE(view);
+  CAF_CHECK_EQUAL(view->front().instance, "a1");
+  CAF_CHECK_EQUAL(view->size(), 2u); // a itself and b (d is not up)
+  auto st = ask<cluster_status>(n, atom::cluster_v, atom::status_v, ctx);
+  CAF_REQUIRE(st);
+  // a, b, and d (dialed back, unreachable: nothing at its port).
+  CAF_CHECK_EQUAL(st->members.size(), 3u);
+  // A node without membership answers both unavailable.
+  auto alone = sys.spawn(herald::node, info,
+                         std::vector<registered_component>{},
+                         std::chrono::milliseconds{500}, membership_actor{});
+  CHECK_REJECTED(ask<std::vector<member_info>>(alone, atom::join_v,
+                                               info_of("d", 4, "d1")),
+                 ec::unavailable, "takes no members");
+  CHECK_REJECTED(
+      ask<cluster_status>(alone, atom::cluster_v, atom::status_v, ctx),
+      ec::unavailable, "no membership");
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

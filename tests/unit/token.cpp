@@ -257,4 +257,25 @@ CAF_TEST(misconfigured settings answer every request with an error) {
   CAF_CHECK(!check(s));
 }
 
+CAF_TEST(a revoke tells the cluster so that other members forget the user) {
+  auto told = std::make_shared<std::vector<std::pair<uint64_t, uint32_t>>>();
+  auto cluster = sys.spawn([told](caf::event_based_actor*) -> caf::behavior {
+    return {[told](atom::forget, uint64_t id, uint32_t version) {
+      told->emplace_back(id, version);
+    }};
+  });
+  auto t = sys.spawn(clustered_token_service,
+                     std::make_shared<token_verifier>(settings({k1})),
+                     storage, caf::actor_cast<token_actor>(cluster));
+  auto v = ask<uint32_t>(t, atom::revoke_v, ctx, uint64_t{1});
+  CAF_REQUIRE(v);
+  CAF_REQUIRE_EQUAL(told->size(), 1u);
+  CAF_CHECK_EQUAL(told->front().first, 1u);
+  CAF_CHECK_EQUAL(told->front().second, *v);
+  // A revoke that failed tells nobody.
+  auto missing = ask<uint32_t>(t, atom::revoke_v, ctx, uint64_t{99});
+  CAF_CHECK(!missing);
+  CAF_CHECK_EQUAL(told->size(), 1u);
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()
