@@ -53,7 +53,7 @@ class Pki:
         shutil.rmtree(root, ignore_errors=True)
         self.cluster = os.path.join(root, "cluster")
         self.foreign = os.path.join(root, "foreign")
-        run(CLUSTER_CA, "init", self.cluster, "node-a")
+        run(CLUSTER_CA, "init", self.cluster, "node-a", "node-b")
         run(CLUSTER_CA, "init", self.foreign, "node-x")
         run(CLUSTER_CA, "--days", "10", "client", self.cluster, "soon")
         run(CLUSTER_CA, "--days", "10", "node", self.cluster, "node-soon")
@@ -262,6 +262,30 @@ def mutual_tls(db, pki):
         log = node.read_log()
         check("mutual TLS" in log, "the node says its cluster port is mutual "
               "TLS")
+        # Nodes seeded with it: one of the cluster's CA becomes a member,
+        # one of another CA and a plaintext one never do.
+        seeds = '--cluster.seeds=["127.0.0.1:%d"]' % node.port
+        with tls_node(db, pki.of("cluster", "node-b"), [seeds]) as good, \
+                tls_node(db, pki.of("foreign", "node-x"), [seeds]) as foreign, \
+                Node(db, extra=[seeds]) as plain:
+            up = lambda n: "member test-%d at" % n.port in node.read_log()
+            # The seeded node's side: it reached the TLS node and got its
+            # description and members over TLS. (The TLS node's dial back
+            # hits caf_openssl's one-connection-per-pair limit, README
+            # "Cluster security", so its own view is not checked here.)
+            joined = lambda: ("member test-%d at" % node.port
+                              in good.read_log())
+            wait_until(joined, timeout=15)
+            time.sleep(3)
+            check(joined(), "a node with a certificate of the cluster's CA "
+                  "joins the TLS node (member exchange over TLS)")
+            check(not up(foreign) and not up(plain),
+                  "a node of another CA and a plaintext node never become "
+                  "members (foreign: %s, plaintext: %s)"
+                  % (up(foreign), up(plain)))
+            check("member test-%d at" % node.port not in foreign.read_log()
+                  and "member test-%d at" % node.port not in plain.read_log(),
+                  "neither of them learns the TLS node as a member")
     # A TLS client against a plaintext node fails too.
     with Node(db) as plain:
         out = ctl_tls(plain.port, client, "status", timeout=90)
