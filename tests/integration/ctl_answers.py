@@ -5,7 +5,7 @@ MariaDB, all on loopback:
 
 1. A request that takes 12 s inside the node (a frozen database) is answered
    to heraldctl with its real outcome. The node drops a connection that sent
-   nothing for middleman.connection-timeout (5 s); heraldctl passes only
+   nothing for middleman.connection-timeout (2.5 s); heraldctl passes only
    because it sends BASP heartbeats (middleman.heartbeat-interval 1 s, set in
    apps/heraldctl.cpp) while it waits. A small TCP proxy of this file sits
    between the node and MariaDB and holds all traffic for 12 s (the shared
@@ -16,7 +16,7 @@ MariaDB, all on loopback:
      connection;
    - the old failure, reproduced: a `user create` through a proxy that drops
      heraldctl's heartbeats (what the node saw from heraldctl before the
-     fix) is cut off by the node after ~5 s: exit 3, "outcome unknown",
+     fix) is cut off by the node after ~3 s: exit 3, "outcome unknown",
      although the node commits the user after the freeze;
    - a node that is really gone (SIGKILL while a `user create` waits on the
      frozen database) makes heraldctl exit 3 at once (well before --timeout)
@@ -32,7 +32,7 @@ MariaDB, all on loopback:
    with a message where that is not permitted). The first one goes through
    a proxy that, when heraldctl exits, keeps the node's side of the
    connection open and silent (half-open: the node drops it only after its
-   connection timeout, 5 s); the second one runs right after the first
+   connection timeout, 2.5 s); the second one runs right after the first
    exited. Recording proxies read the BASP frames: the node ids in the
    client handshakes, and on which connection the node sends what.
    (a) CAF left alone: the ids collide (both <host>#1; a heraldctl with
@@ -73,7 +73,7 @@ from herald_harness import (CTL, MYSQL_PORT, Database, Node, check, finish,
 PW = "answers always come back 1234"  # >= 15 characters
 FREEZE = float(os.environ.get("HERALD_CTL_ANSWERS_FREEZE", "12"))
 CTL_TIMEOUT = 60          # heraldctl --timeout
-NODE_CONNECTION_TIMEOUT = 5  # node default (config/node_config.cpp)
+NODE_CONNECTION_TIMEOUT = 2.5  # node default (config/node_config.cpp)
 MYSQL_POOL = 4            # mysql.pool-size in config/herald.ini
 TAG = secrets.token_hex(3)
 
@@ -532,7 +532,7 @@ def _slow_requests(db_a, db_b):
               and "lost the connection" in stripped.err
               and "outcome of this change is unknown" in stripped.err,
               "without heartbeats (stripped by a proxy) the node drops "
-              "heraldctl after its %ds connection timeout: exit 3, outcome "
+              "heraldctl after its %gs connection timeout: exit 3, outcome "
               "unknown (%s)" % (NODE_CONNECTION_TIMEOUT, stripped))
         s_links = [l for l in stripper.links if l.count("down", DIRECT) > 0]
         if s_links:
