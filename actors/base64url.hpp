@@ -3,6 +3,7 @@
 // herald::jwt, where it started, so callers keep their names.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -16,6 +17,13 @@ std::string base64url_encode(std::string_view bytes);
 /// encodings (unused trailing bits set), so every byte string has exactly
 /// one accepted encoding.
 bool base64url_decode(std::string_view text, std::string& out);
+
+/// How many bytes `text` decodes to if it is valid (for a fixed buffer).
+size_t base64url_decoded_size(std::string_view text);
+
+/// The same checks, into `out`, which holds base64url_decoded_size(text)
+/// bytes (its contents are unspecified when this answers false).
+bool base64url_decode(std::string_view text, unsigned char* out);
 
 /// True for the 64 characters of the alphabet: A-Z a-z 0-9 - _.
 bool is_base64url_char(char c);
