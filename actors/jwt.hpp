@@ -120,6 +120,16 @@ caf::expected<verified> verify_signature(std::string_view token, const key& k,
 caf::expected<claims> check_claims(std::string_view payload_json,
                                    const policy& p, int64_t now);
 
+/// The checks of claims that passed check_claims before which depend on
+/// `now`, in its order: `exp` > now - leeway (else ec::expired), `nbf` (iat
+/// if the token has none) and `iat` <= now + leeway.
+caf::error check_times(const claims& c, const policy& p, int64_t now);
+
+/// Whether the 32 bytes at `mac` are the HMAC-SHA256 of `input` under `k`
+/// (compared in constant time).
+bool mac_matches(const key& k, std::string_view input,
+                 const unsigned char* mac);
+
 /// Full validation: `verify_signature` with the ring, then `check_claims`.
 caf::expected<claims> validate(std::string_view token, const key_ring& ring,
                                const policy& p, int64_t now);

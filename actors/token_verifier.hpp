@@ -62,7 +62,9 @@ public:
   std::optional<caf::expected<claims>>
   try_validate(const std::string& token) const;
 
-  /// Signature and claim checks at `now`, without the revocation check.
+  /// Signature and claim checks at `now`, without the revocation check. A
+  /// thread that verified the same header and payload before computes the
+  /// MAC and checks the times again but does not read the JSON again.
   caf::expected<claims> verify(std::string_view token, int64_t now) const;
 
   /// The revocation check of verified claims against the cache at `now`:
@@ -119,6 +121,9 @@ private:
   void make_room(shard& s);
 
   token_settings settings_;
+  /// Tells this verifier's entries in the per-thread memo of verified
+  /// tokens from those of other verifiers.
+  uint64_t id_;
   caf::error misconfigured_;
   size_t shard_count_ = 1;
   size_t shard_capacity_ = 1;

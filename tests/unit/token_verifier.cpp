@@ -133,6 +133,53 @@ CAF_TEST(bad tokens are refused without storage) {
   CAF_CHECK_EQUAL(verifier->cached(), 0u);
 }
 
+CAF_TEST(a token verified before is checked again in full) {
+  // The per-thread memo of verified tokens skips reading the JSON again,
+  // never the MAC, the key or the times.
+  auto good = verifier->verify(issue(ann), *clock);
+  auto t = issue(ann);
+  for (int i = 0; i < 3; ++i) {
+    auto c = verifier->verify(t, *clock);
+    CAF_REQUIRE(c);
+    CAF_CHECK_EQUAL(c->subject, 1u);
+    CAF_CHECK_EQUAL(c->key_id, "k1");
+    CAF_CHECK_EQUAL(c->audience, "herald-api");
+    CAF_CHECK_NOT_EQUAL(c->jwt_id, good->jwt_id);
+  }
+  // The same header and payload with another MAC, of the same length.
+  auto dot = t.rfind('.');
+  for (auto pos : {dot + 1, t.size() - 2}) {
+    auto forged = t;
+    forged[pos] = forged[pos] == 'A' ? 'B' : 'A';
+    auto res = verifier->verify(forged, *clock);
+    CAF_CHECK_EQUAL(code_of(res.error()), ec::unauthenticated);
+  }
+  // A MAC that is not base64url, and one of another length.
+  CAF_CHECK(!verifier->verify(t.substr(0, t.size() - 1) + "*", *clock));
+  CAF_CHECK(!verifier->verify(t + "AA", *clock));
+  CAF_CHECK(!verifier->verify(t.substr(0, t.size() - 4), *clock));
+  // Another verifier with another secret under the same key id on the same
+  // thread: the first one's verified token means nothing to it.
+  auto other_settings = settings_at(clock);
+  other_settings.keys.keys = {jwt::key{"k1", std::string(32, '\x33')}};
+  token_verifier other{other_settings};
+  CAF_CHECK_EQUAL(code_of(other.verify(t, *clock).error()),
+                  ec::unauthenticated);
+  // Another policy (audience) with the same key: refused as well.
+  auto third_settings = settings_at(clock);
+  third_settings.policy.audience = "another-api";
+  token_verifier third{third_settings};
+  CAF_CHECK_EQUAL(code_of(third.verify(t, *clock).error()),
+                  ec::unauthenticated);
+  // Times are checked again: not yet valid, then expired.
+  CAF_CHECK_EQUAL(code_of(verifier->verify(t, *clock - 31).error()),
+                  ec::unauthenticated);
+  CAF_CHECK(verifier->verify(t, *clock + 900 + 29));
+  CAF_CHECK_EQUAL(code_of(verifier->verify(t, *clock + 900 + 30).error()),
+                  ec::expired);
+  CAF_CHECK(verifier->verify(t, *clock));
+}
+
 CAF_TEST(misconfigured settings refuse every token) {
   auto s = settings_at(clock);
   s.keys.keys.clear();
