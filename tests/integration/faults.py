@@ -93,6 +93,9 @@ class Scenario:
             "--amqp.outage-probe-max=1s", "--amqp.reconnect-max=1s",
             "--amqp.confirm-timeout=3s", "--outbox.backoff-min=100ms",
             "--outbox.backoff-max=1s", "--outbox.max-attempts=4",
+            # A node killed mid-send leaves its mailer's claim: the next
+            # node takes it over after this (default 5 min).
+            "--mail.claim-timeout=3s",
             "--hasher.memory-kib=64", "--hasher.iterations=1"] + list(extra)
         self.node = Node(db.name, extra=self.args)
         self.node.start()
