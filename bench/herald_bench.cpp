@@ -8,9 +8,12 @@
 //   herald-bench login [seconds]      logins vs raw argon2id on as many
 //                                     threads as hasher workers, plus token
 //                                     validation latency during the logins
-//   herald-bench remote [seconds]     remote validate round trips vs a raw
-//                                     CAF remote echo (server: a child
-//                                     process of this binary)
+//   herald-bench remote [seconds]     remote validate round trips through
+//                                     the token router, one at a time and 50
+//                                     in flight, plaintext and mutual TLS,
+//                                     vs a raw CAF remote echo over the same
+//                                     transport (server: a child process of
+//                                     this binary; seconds per row)
 //
 // Storage is the in-memory fake so that only herald's own work is measured.
 #include <sys/wait.h>
@@ -21,6 +24,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <string>
 #include <thread>
@@ -31,6 +35,9 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/openssl/manager.hpp>
+#include <caf/openssl/publish.hpp>
+#include <caf/openssl/remote_actor.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/stateful_actor.hpp>
 #include <openssl/crypto.h>
@@ -48,6 +55,7 @@
 #include "bench/report.hpp"
 #include "messages/error.hpp"
 #include "messages/type_ids.hpp"
+#include "node/router.hpp"
 #include "tests/support/fake_storage.hpp"
 
 using namespace herald;
@@ -443,80 +451,211 @@ int bench_login(double seconds) {
 
 // -- remote
 // --------------------------------------------------------------------
+//
+// Two processes: this one (the calling node) and a child of this binary
+// (the serving node). The child publishes one actor on one port: it echoes
+// a string (the raw CAF baseline) and hands out its token service. One
+// published actor, so that both figures share one connection: with TLS a
+// second connection between the same two processes breaks the first in
+// caf_openssl 0.17.6 (see README, "Cluster security").
+//
+// herald: a validate through this node's token router (node/router.hpp),
+// which holds the peer's token service as a remote instance, joined the way
+// membership joins it (`join`, member key, handle), to the token service on
+// the other node and back. raw: a string of the token's size echoed by a
+// CAF actor on the other node, over the same connection.
 
-using echo_actor
-    = caf::typed_actor<caf::replies_to<std::string>::with<std::string>>;
-
-echo_actor::behavior_type echo() {
-  return {[](std::string& x) { return std::move(x); }};
+/// Where scripts/cluster-ca is (HERALD_CLUSTER_CA overrides).
+std::string cluster_ca_script() {
+  if (auto env = std::getenv("HERALD_CLUSTER_CA"))
+    return env;
+  return std::string{HERALD_SOURCE_DIR} + "/scripts/cluster-ca";
 }
 
-int serve(uint16_t echo_port, uint16_t token_port) {
-  bench_config cfg;
+/// The serving node's config: TLS when `certs` is a directory made by
+/// scripts/cluster-ca (node-b's certificate), plaintext when empty.
+struct remote_config : bench_config {
+  remote_config(const std::string& certs, const std::string& name) {
+    if (certs.empty())
+      return;
+    load<caf::openssl::manager>();
+    set("openssl.certificate", certs + "/" + name + ".pem");
+    set("openssl.key", certs + "/" + name + ".key");
+    set("openssl.cafile", certs + "/ca.pem");
+  }
+};
+
+caf::behavior bench_front(caf::event_based_actor*, token_actor tokens) {
+  return {
+    [](std::string& x) { return std::move(x); },
+    [tokens](caf::get_atom) { return caf::actor_cast<caf::actor>(tokens); },
+  };
+}
+
+/// `herald-bench serve [CERTDIR]`: prints "ready PORT" and serves until its
+/// stdin closes.
+int serve(const std::string& certs) {
+  remote_config cfg{certs, "node-b"};
   caf::actor_system sys{cfg};
   auto [storage, tokens] = spawn_token_service(sys);
-  auto e = sys.spawn(echo);
-  if (!sys.middleman().publish(e, echo_port, "127.0.0.1", true)
-      || !sys.middleman().publish(tokens, token_port, "127.0.0.1", true))
+  auto front = sys.spawn(bench_front, tokens);
+  auto port = certs.empty()
+                  ? sys.middleman().publish(front, 0, "127.0.0.1", true)
+                  : caf::openssl::publish(front, 0, "127.0.0.1", true);
+  if (!port) {
+    std::cerr << "serve: cannot publish: " << to_string(port.error()) << "\n";
     return 1;
-  std::cout << "ready" << std::endl;
-  // Serves until stdin closes (the parent ends).
+  }
+  std::cout << "ready " << *port << std::endl;
   std::string line;
   std::getline(std::cin, line);
+  caf::anon_send_exit(front, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(tokens, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(storage, caf::exit_reason::user_shutdown);
-  caf::anon_send_exit(e, caf::exit_reason::user_shutdown);
   return 0;
 }
 
-int bench_remote(const char* self_path, double seconds) {
-  uint16_t echo_port = 47901, token_port = 47902;
+/// The serving child: its pid, the pipe that keeps it alive, its port.
+struct server_child {
+  pid_t pid = -1;
+  int to_child = -1;
+  uint16_t port = 0;
+
+  ~server_child() {
+    if (to_child >= 0)
+      close(to_child);
+    if (pid > 0) {
+      int status = 0;
+      waitpid(pid, &status, 0);
+    }
+  }
+};
+
+bool start_server(const char* self_path, const std::string& certs,
+                  server_child& child) {
   int to_child[2], from_child[2];
   if (pipe(to_child) != 0 || pipe(from_child) != 0)
-    return 1;
+    return false;
   auto pid = fork();
   if (pid == 0) {
     dup2(to_child[0], 0);
     dup2(from_child[1], 1);
     close(to_child[1]);
     close(from_child[0]);
-    execl(self_path, self_path, "serve", std::to_string(echo_port).c_str(),
-          std::to_string(token_port).c_str(), nullptr);
+    if (certs.empty())
+      execl(self_path, self_path, "serve", nullptr);
+    else
+      execl(self_path, self_path, "serve", certs.c_str(), nullptr);
     std::_Exit(127);
   }
   close(to_child[0]);
   close(from_child[1]);
-  char buf[16] = {0};
-  if (read(from_child[0], buf, 6) != 6) {
+  child.pid = pid;
+  child.to_child = to_child[1];
+  std::string line;
+  char c = 0;
+  while (line.size() < 64 && read(from_child[0], &c, 1) == 1 && c != '\n')
+    line += c;
+  close(from_child[0]);
+  if (line.rfind("ready ", 0) != 0)
+    return false;
+  child.port = static_cast<uint16_t>(std::atoi(line.c_str() + 6));
+  return child.port != 0;
+}
+
+/// The four rows of one transport (plaintext when `certs` is empty).
+int bench_remote_on(const char* self_path, const std::string& certs,
+                    double seconds) {
+  auto tls = !certs.empty();
+  server_child child;
+  if (!start_server(self_path, certs, child)) {
     std::cerr << "bench server did not start\n";
     return 1;
   }
-  int rc = 0;
-  {
-    bench_config cfg;
-    caf::actor_system sys{cfg};
-    auto e = sys.middleman().remote_actor<echo_actor>("127.0.0.1", echo_port);
-    auto t = sys.middleman().remote_actor<token_actor>("127.0.0.1", token_port);
-    if (!e || !t) {
-      std::cerr << "cannot connect to the bench server\n";
-      rc = 1;
-    } else {
-      auto tok = bench_token();
-      // Same payload size both ways: the echo carries the token too.
-      auto raw = pipelined<echo_actor, std::string>(sys, *e, seconds, 1, tok);
-      auto ours = pipelined<token_actor, claims>(
-          sys, *t, seconds, 1, atom::validate_v, bench_ctx, tok);
-      report("remote validate round trips (one at a time)", ours, raw, "rt/s");
-      auto raw_w
-          = in_flight<echo_actor, std::string>(sys, *e, seconds, 50, tok);
-      auto ours_w = in_flight<token_actor, claims>(
-          sys, *t, seconds, 50, atom::validate_v, bench_ctx, tok);
-      report("remote validate (50 in flight)", ours_w, raw_w, "req/s");
-    }
+  remote_config cfg{certs, "node-a"};
+  caf::actor_system sys{cfg};
+  auto front = tls ? caf::openssl::remote_actor<caf::actor>(sys, "127.0.0.1",
+                                                            child.port)
+                   : sys.middleman().remote_actor("127.0.0.1", child.port);
+  if (!front) {
+    std::cerr << "cannot connect to the bench server: "
+              << to_string(front.error()) << "\n";
+    return 1;
   }
-  close(to_child[1]);
-  int status = 0;
-  waitpid(pid, &status, 0);
+  caf::actor peer_tokens;
+  {
+    caf::scoped_actor self{sys};
+    self->request(*front, std::chrono::seconds(10), caf::get_atom_v)
+        .receive([&](caf::actor& h) { peer_tokens = std::move(h); },
+                 [](caf::error& err) {
+                   std::cerr << "no token service: " << render(err) << "\n";
+                 });
+  }
+  if (!peer_tokens)
+    return 1;
+  // The node's default cluster.request-timeout.
+  auto router = sys.spawn(token_router, caf::timespan{std::chrono::seconds(5)});
+  caf::anon_send(router, atom::join_v, std::string{"127.0.0.1:bench/peer"},
+                 peer_tokens);
+  auto tok = bench_token();
+  // Warm up both paths (and make sure the router has its instance).
+  in_flight<caf::actor, std::string>(sys, *front, 0.2, 1, tok);
+  in_flight<token_router_actor, claims>(sys, router, 0.2, 1, atom::validate_v,
+                                        bench_ctx, tok);
+  auto run = seconds / static_cast<double>(validate_rounds);
+  const char* t = tls ? "TLS" : "plain";
+  char label[80];
+  auto one = alternate(
+      validate_rounds,
+      [&] { return in_flight<caf::actor, std::string>(sys, *front, run, 1, tok); },
+      [&] {
+        return in_flight<token_router_actor, claims>(
+            sys, router, run, 1, atom::validate_v, bench_ctx, tok);
+      });
+  std::snprintf(label, sizeof(label), "remote validate, one at a time, %s", t);
+  report(label, one.herald, one.raw, "rt/s");
+  auto many = alternate(
+      validate_rounds,
+      [&] {
+        return in_flight<caf::actor, std::string>(sys, *front, run, 50, tok);
+      },
+      [&] {
+        return in_flight<token_router_actor, claims>(
+            sys, router, run, 50, atom::validate_v, bench_ctx, tok);
+      });
+  std::snprintf(label, sizeof(label), "remote validate, 50 in flight, %s", t);
+  report(label, many.herald, many.raw, "req/s");
+  caf::anon_send_exit(router, caf::exit_reason::user_shutdown);
+  return 0;
+}
+
+/// Remote validate round trips, plaintext and TLS, each against a raw CAF
+/// remote request/response between the same two processes.
+int bench_remote(const char* self_path, double seconds) {
+  std::printf(
+      "remote: medians of %zu alternating rounds of %.2f s each; herald = "
+      "validate through this node's token router to the token service of a "
+      "second process (a remote instance joined to the router as membership "
+      "joins it; the handle comes from the peer's published actor, not from "
+      "membership's dial), raw = a CAF actor on the second process echoing "
+      "a string of the token's size, same connection; TLS = caf_openssl "
+      "mutual TLS, certificates of a throw-away scripts/cluster-ca CA\n",
+      validate_rounds, seconds / static_cast<double>(validate_rounds));
+  std::fflush(stdout);
+  if (auto rc = bench_remote_on(self_path, "", seconds))
+    return rc;
+  char dir_template[] = "/tmp/herald-bench-ca.XXXXXX";
+  auto dir = mkdtemp(dir_template);
+  if (dir == nullptr)
+    return 1;
+  auto cmd = cluster_ca_script() + " init " + dir
+             + " node-a node-b > /dev/null";
+  auto rc = std::system(cmd.c_str());
+  if (rc == 0)
+    rc = bench_remote_on(self_path, dir, seconds);
+  else
+    std::cerr << "scripts/cluster-ca failed: " << cmd << "\n";
+  std::filesystem::remove_all(dir);
   return rc;
 }
 
@@ -525,9 +664,8 @@ int bench_remote(const char* self_path, double seconds) {
 int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::warn);
   std::string mode = argc > 1 ? argv[1] : "all";
-  if (mode == "serve" && argc == 4)
-    return serve(static_cast<uint16_t>(std::atoi(argv[2])),
-                 static_cast<uint16_t>(std::atoi(argv[3])));
+  if (mode == "serve" && argc <= 3)
+    return serve(argc == 3 ? argv[2] : "");
   double seconds = argc > 2 ? std::atof(argv[2]) : 3.0;
   for (int i = 3; i < argc; ++i)
     caf_arguments.emplace_back(argv[i]);
