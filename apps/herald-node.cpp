@@ -178,7 +178,7 @@ int main(int argc, char** argv) {
   info.instance = random_hex(8);
   info.cluster_endpoint = cluster.host + ":" + std::to_string(cluster.port);
   caf::actor_system sys{cfg};
-  component_context ctx{sys, values, s, {}};
+  component_context ctx{sys, values, s, {}, nullptr, {}};
   // The cluster: a router per service (this node's callers reach a service
   // here or on a live member through it) and the membership that tells the
   // routers where services run. Both before any component: the user and
