@@ -119,39 +119,6 @@ caf::error write_event(mysql::connection& db, const event_origin& origin,
   return caf::none;
 }
 
-caf::expected<std::vector<event>> fetch_events(mysql::connection& db,
-                                               uint64_t after, uint32_t limit) {
-  std::vector<event> result;
-  limit = std::min(limit, max_fetch);
-  if (limit == 0)
-    return result;
-  auto rows = db.query("SELECT seq, event_id, topic, event_key, source, data, "
-                       "created_at_ms, attempts, request_id FROM outbox "
-                       "WHERE dead_at IS NULL AND seq > ? ORDER BY seq LIMIT ?",
-                       {after, limit},
-                       {column::u64, column::text, column::text, column::text,
-                        column::text, column::text, column::i64, column::u32,
-                        column::text});
-  if (!rows)
-    return std::move(rows.error());
-  for (auto& r : *rows) {
-    event ev;
-    ev.seq = std::get<uint64_t>(r[0]);
-    ev.id = std::move(std::get<std::string>(r[1]));
-    ev.topic = std::move(std::get<std::string>(r[2]));
-    ev.key = std::move(std::get<std::string>(r[3]));
-    ev.source = std::move(std::get<std::string>(r[4]));
-    ev.data = std::move(std::get<std::string>(r[5]));
-    ev.time = std::get<int64_t>(r[6]);
-    ev.attempts = std::get<uint32_t>(r[7]);
-    // NULL in rows written before migration 004.
-    if (auto request_id = std::get_if<std::string>(&r[8]))
-      ev.request_id = std::move(*request_id);
-    result.push_back(std::move(ev));
-  }
-  return result;
-}
-
 namespace {
 
 /// The columns to_event reads, in its order.
@@ -175,6 +142,27 @@ event to_event(mysql::row& r) {
     ev.request_id = std::move(*request_id);
   return ev;
 }
+
+} // namespace
+
+caf::expected<std::vector<event>> fetch_events(mysql::connection& db,
+                                               uint64_t after, uint32_t limit) {
+  std::vector<event> result;
+  limit = std::min(limit, max_fetch);
+  if (limit == 0)
+    return result;
+  auto rows = db.query("SELECT seq, event_id, topic, event_key, source, data, "
+                       "created_at_ms, attempts, request_id FROM outbox "
+                       "WHERE dead_at IS NULL AND seq > ? ORDER BY seq LIMIT ?",
+                       {after, limit}, event_columns());
+  if (!rows)
+    return std::move(rows.error());
+  for (auto& r : *rows)
+    result.push_back(to_event(r));
+  return result;
+}
+
+namespace {
 
 /// A deadlock or lock wait (the server rolled the transaction back) on a link
 /// that still works: the caller may simply try again.
