@@ -420,10 +420,9 @@ def scenario(db_name, socket_path, pki):
                                  timeout=5),
                       "cut %d: A routes tokens to C alone: %r"
                       % (r, a.routes("token")))
-                b_routes = b.routes("token")
-                check(b_routes == ["local"],
-                      "cut %d: B routes tokens to itself only: %r"
-                      % (r, b_routes))
+                check(wait_until(lambda: b.routes("user") == [], timeout=5),
+                      "cut %d: B routes the user service nowhere (A is on "
+                      "the other side): %r" % (r, b.routes("user")))
                 gone = max([v for v in took.values() if v is not None]
                            or [DROP_LIMIT])
                 time.sleep(2)
@@ -441,6 +440,13 @@ def scenario(db_name, socket_path, pki):
                       % (r, fmt(took)))
                 took = logged_all(across, "is up", t_heal)
                 rejoins.append(took)
+                check(all(v is not None for v in took.values()),
+                      "heal %d: each side logs the other up again after the "
+                      "heal (%s)" % (r, fmt(took)))
+                check(wait_until(lambda: b.routes("user") == [a.address],
+                                 timeout=10),
+                      "heal %d: B routes the user service to A again: %r"
+                      % (r, b.routes("user")))
                 check(wait_until(lambda: len(a.routes("token")) == 2,
                                  timeout=10),
                       "heal %d: A routes tokens to B again: %r"
