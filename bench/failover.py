@@ -31,7 +31,6 @@ import os
 import signal
 import statistics
 import sys
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -39,26 +38,11 @@ SOURCE = os.path.dirname(HERE)
 os.environ.setdefault("HERALD_SOURCE_DIR", SOURCE)
 sys.path.insert(0, os.path.join(SOURCE, "tests", "integration", "lib"))
 
-from herald_harness import Database, Node, ctl_json, wait_until  # noqa: E402
+from herald_harness import Database, Node, wait_until  # noqa: E402
 from http_util import call  # noqa: E402
+from cluster_util import Validators, roles, seeds, status  # noqa: E402
 
 PW = "correct horse battery staple"
-
-
-def roles(*xs):
-    return "--herald.roles=[%s]" % ",".join('"%s"' % x for x in xs)
-
-
-def seeds(*nodes):
-    return "--cluster.seeds=[%s]" % ",".join(
-        '"127.0.0.1:%d"' % n.port for n in nodes)
-
-
-def status(node):
-    try:
-        return ctl_json(node, "cluster", "status")
-    except Exception:  # node frozen or gone
-        return None
 
 
 def token_routes(a):
@@ -69,42 +53,6 @@ def token_routes(a):
 def routes_to(a, *nodes):
     r = token_routes(a)
     return all(any(("127.0.0.1:%d" % n.port) in x for x in r) for n in nodes)
-
-
-class Client:
-    """One client validating `token` through A without pause, each request
-    with its own timeout; records (start, end, status) per request."""
-
-    def __init__(self, node, token, timeout):
-        self.node, self.token, self.timeout = node, token, timeout
-        self.results = []
-        self.lock = threading.Lock()
-        self.stop_flag = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
-
-    def run(self):
-        while not self.stop_flag.is_set():
-            t0 = time.time()
-            try:
-                res = call(self.node.url, "POST", "/v1/tokens/validate",
-                           body={"token": self.token}, timeout=self.timeout)
-                code = res.status
-            except Exception as e:  # no answer within the timeout
-                code = "no answer (%s)" % type(e).__name__
-            with self.lock:
-                self.results.append((t0, time.time(), code))
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop_flag.set()
-        self.thread.join(timeout=self.timeout + 5)
-
-    def since(self, t):
-        with self.lock:
-            return [r for r in self.results if r[0] >= t]
 
 
 def cpu_ticks(node):
@@ -167,7 +115,8 @@ def main():
                     if not wait_until(lambda: routes_to(a, b, c), timeout=60):
                         raise RuntimeError("B did not rejoin A's routes: %r"
                                            % token_routes(a))
-                    with Client(a, token, args.request_timeout) as cl:
+                    with Validators(a, token, clients=1,
+                                    timeout=args.request_timeout) as cl:
                         t_ready = time.time()
                         if not wait_until(
                                 lambda: sum(r[2] == 200 for r in

@@ -28,8 +28,10 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 
 from herald_harness import (Database, Node, SmtpSink, body_text, check, ctl,
-                            ctl_json, finish, wait_until)
+                            finish, wait_until)
 from http_util import call
+from cluster_util import (Validators, check_load, member, roles, routes,
+                          seeds, status)
 
 PW = "correct horse battery staple"
 AMQP_URL = os.environ.get("HERALD_TEST_AMQP_URL",
@@ -48,40 +50,9 @@ def common(sink, base_url):
             "--mail.public-base-url=" + base_url + "/"]
 
 
-def roles(*xs):
-    return "--herald.roles=[%s]" % ",".join('"%s"' % x for x in xs)
-
-
-def seeds(*nodes):
-    return "--cluster.seeds=[%s]" % ",".join(
-        '"127.0.0.1:%d"' % n.port for n in nodes)
-
-
-def status(node):
-    """A's (or any node's) cluster status as JSON, or None."""
-    try:
-        return ctl_json(node, "cluster", "status")
-    except Exception:  # node frozen or gone: heraldctl fails
-        return None
-
-
-def member(st, node):
-    if not st:
-        return None
-    for m in st["members"]:
-        if m["address"] == "127.0.0.1:%d" % node.port:
-            return m
-    return None
-
-
 def state_of(observer, node):
     m = member(status(observer), node)
     return m["state"] if m else "absent"
-
-
-def routes(observer, service):
-    st = status(observer)
-    return st["routes"].get(service, []) if st else []
 
 
 def rq(node, method, path, body=None, token=None, timeout=40):
@@ -93,63 +64,6 @@ def rq(node, method, path, body=None, token=None, timeout=40):
 def reset_token(msg):
     m = re.search(r"/reset-password\?token=([A-Za-z0-9_-]+)", body_text(msg))
     return m.group(1) if m else None
-
-
-class Load:
-    """4 clients validating one token through A's API, each request with its
-    own timeout; records (start, end, status) per request."""
-
-    def __init__(self, node, token, clients=4, timeout=20):
-        self.node, self.token, self.timeout = node, token, timeout
-        self.results = []
-        self.lock = threading.Lock()
-        self.stop_flag = threading.Event()
-        self.threads = [threading.Thread(target=self.run, daemon=True)
-                        for _ in range(clients)]
-
-    def run(self):
-        while not self.stop_flag.is_set():
-            t0 = time.time()
-            try:
-                res = rq(self.node, "POST", "/v1/tokens/validate",
-                         {"token": self.token}, timeout=self.timeout)
-                code = res.status
-            except Exception as e:  # no answer within the timeout
-                code = "no answer (%s)" % type(e).__name__
-            with self.lock:
-                self.results.append((t0, time.time(), code))
-
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop_flag.set()
-        for t in self.threads:
-            t.join(timeout=self.timeout + 5)
-
-    def since(self, t):
-        with self.lock:
-            return [r for r in self.results if r[0] >= t]
-
-    def all(self):
-        with self.lock:
-            return list(self.results)
-
-
-def check_load(load, what):
-    rs = load.all()
-    unanswered = [r for r in rs if not isinstance(r[2], int)]
-    slow = [r for r in rs if r[1] - r[0] > load.timeout]
-    worst = max((r[1] - r[0] for r in rs), default=0)
-    failed = [r for r in rs if r[2] != 200]
-    check(rs and not unanswered and not slow,
-          "%s: all %d requests answered within their %ds timeout (longest "
-          "%.2fs; %d not 200: %r)" % (what, len(rs), load.timeout, worst,
-                                       len(failed),
-                                       sorted({r[2] for r in failed})))
-    return worst
 
 
 def wait_dropped(observer, node, t0):
@@ -276,7 +190,7 @@ with Database() as db, SmtpSink() as sink:
         # -- SIGSTOP B under load ----------------------------------------------
         stop_drops, stop_worst = [], []
         for i in range(TRIES):
-            with Load(a, tok) as load:
+            with Validators(a, tok) as load:
                 time.sleep(1.5)
                 t_stop = time.time()
                 b.proc.send_signal(signal.SIGSTOP)
@@ -306,7 +220,7 @@ with Database() as db, SmtpSink() as sink:
         kill_drops = []
         for i in range(TRIES):
             old = member(status(a), b)
-            with Load(a, tok) as load:
+            with Validators(a, tok) as load:
                 time.sleep(1.5)
                 t_kill = time.time()
                 b.proc.send_signal(signal.SIGKILL)

@@ -36,6 +36,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from herald_harness import (CTL, RUN_DIR, SOURCE, Database, Node, check,
                             finish, sql, wait_until)
 from http_util import call
+from cluster_util import Validators, check_load
 
 CLUSTER_CA = os.path.join(SOURCE, "scripts", "cluster-ca")
 ROUNDS = int(os.environ.get("PARTITION_ROUNDS", "2"))
@@ -252,64 +253,6 @@ def rq(node, method, path, body=None, token=None, timeout=20):
                  headers=headers, timeout=timeout)
 
 
-class Load:
-    """4 clients in namespace a validating one token through A's API, each
-    request with its own timeout; records (start, end, status)."""
-
-    def __init__(self, node, token, clients=4, timeout=20):
-        self.node, self.token, self.timeout = node, token, timeout
-        self.results = []
-        self.lock = threading.Lock()
-        self.stop_flag = threading.Event()
-        self.threads = [threading.Thread(target=self.run, daemon=True)
-                        for _ in range(clients)]
-
-    def run(self):
-        enter(NS_A)
-        while not self.stop_flag.is_set():
-            t0 = time.time()
-            try:
-                code = call(self.node.url, "POST", "/v1/tokens/validate",
-                            body={"token": self.token},
-                            timeout=self.timeout).status
-            except Exception as e:  # no answer within the timeout
-                code = "no answer (%s)" % type(e).__name__
-            with self.lock:
-                self.results.append((t0, time.time(), code))
-
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop_flag.set()
-        for t in self.threads:
-            t.join(timeout=self.timeout + 5)
-
-    def since(self, t):
-        with self.lock:
-            return [r for r in self.results if r[0] >= t]
-
-    def all(self):
-        with self.lock:
-            return list(self.results)
-
-
-def check_load(load, what):
-    rs = load.all()
-    unanswered = [r for r in rs if not isinstance(r[2], int)]
-    slow = [r for r in rs if r[1] - r[0] > load.timeout]
-    worst = max((r[1] - r[0] for r in rs), default=0)
-    failed = [r for r in rs if r[2] != 200]
-    check(rs and not unanswered and not slow,
-          "%s: all %d requests answered within their %ds timeout (longest "
-          "%.2fs; %d not 200: %r)" % (what, len(rs), load.timeout, worst,
-                                       len(failed),
-                                       sorted({str(r[2]) for r in failed})))
-    return worst
-
-
 def watch_all(pairs, pred, t0, timeout):
     """Polls observer.state_of(target) for every (observer, target) pair in
     parallel until pred(state); answers {(observer, target): seconds since
@@ -400,7 +343,7 @@ def scenario(db_name, socket_path, pki):
         drops, polled, rejoins, worst, busy = [], [], [], [], []
         for i in range(ROUNDS):
             r = i + 1
-            with Load(a, tok) as load:
+            with Validators(a, tok, setup=lambda: enter(NS_A)) as load:
                 time.sleep(1.5)
                 t_cut = time.time()
                 link("down")
