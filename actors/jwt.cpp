@@ -425,8 +425,20 @@ caf::expected<parsed_token> parse(std::string_view token, size_t max_size) {
   result.signing_input = token.substr(0, second);
   result.payload_b64 = token.substr(first + 1, second - first - 1);
   result.signature_b64 = token.substr(second + 1);
+  // The header a thread accepted last: every token of one signing key has
+  // the same one, and the checks below depend on its bytes only.
+  struct accepted_header {
+    std::string text;
+    std::string kid;
+  };
+  thread_local accepted_header last;
+  auto header_b64 = token.substr(0, first);
+  if (!last.text.empty() && header_b64 == last.text) {
+    result.kid = last.kid;
+    return result;
+  }
   std::string header_text;
-  if (!base64url_decode(token.substr(0, first), header_text))
+  if (!base64url_decode(header_b64, header_text))
     return reject("token is malformed: header is not base64url");
   static constexpr std::string_view names[] = {"alg", "typ", "crit", "kid"};
   member header[std::size(names)];
@@ -450,6 +462,10 @@ caf::expected<parsed_token> parse(std::string_view token, size_t max_size) {
     if (kid.kind != member::string)
       return reject("token header kid is not a string");
     result.kid = std::move(kid.text);
+  }
+  if (header_b64.size() <= 256) {
+    last.text.assign(header_b64.data(), header_b64.size());
+    last.kid = result.kid;
   }
   return result;
 }
