@@ -36,7 +36,8 @@ typename Inspector::result_type inspect(Inspector& f, request_context& x) {
 /// log line).
 bool is_request_id(const std::string& id);
 
-/// A fresh request id: "r-" and 16 random hex digits.
+/// A fresh request id: "r-" and 16 hex digits, unique per thread (a
+/// counter through a bijection) and random across threads and processes.
 std::string new_request_id();
 
 /// Checks a context from outside and gives it an id if it has none;
