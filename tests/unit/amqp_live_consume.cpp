@@ -511,7 +511,8 @@ CAF_TEST(the bridge publishes and consumes and reports its counters) {
            "user:7",
            R"({"user_id":7,"email":"a@example.org"})",
            1,
-           0};
+           0,
+           ""};
   self->request(bus, 10s, atom::publish_v, ev)
       .receive([](caf::ok_atom) {},
                [](caf::error& err) { CAF_FAIL(render(err)); });

@@ -120,7 +120,7 @@ struct fixture : herald::test::fixture {
               {"email", "mallory@evil.example"},
               {"role", "user"}};
     return {id, topic, unix_now() * 1000, "test-node", "user:7", data.dump(),
-            1,  0};
+            1,  0,     ""};
   }
 
   /// A password.reset_requested event as storage writes it (no token),
