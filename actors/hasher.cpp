@@ -1,8 +1,12 @@
 #include "actors/hasher.hpp"
 
 #include <crypt.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -130,6 +134,16 @@ worker_behavior(argon2_params params, std::shared_ptr<worker_pool_load> load,
 
 } // namespace
 
+void lower_hashing_priority() {
+  // Linux gives every thread its own nice value; raising it needs no
+  // privilege. A failure leaves the thread as it was.
+  auto tid = static_cast<id_t>(syscall(SYS_gettid));
+  errno = 0;
+  auto nice = getpriority(PRIO_PROCESS, tid);
+  if (errno == 0)
+    setpriority(PRIO_PROCESS, tid, std::min(nice + hashing_niceness, 19));
+}
+
 hasher_actor::behavior_type hasher_worker(hasher_actor::pointer,
                                           argon2_params params) {
   return worker_behavior(params, nullptr, nullptr);
@@ -138,6 +152,8 @@ hasher_actor::behavior_type hasher_worker(hasher_actor::pointer,
 hasher_actor::behavior_type
 pooled_hasher_worker(hasher_actor::pointer, argon2_params params,
                      std::shared_ptr<worker_pool_load> load, size_t slot) {
+  // A detached worker builds its behaviour on its own thread.
+  lower_hashing_priority();
   auto* counts = load && slot < load->size() ? &load->slot(slot) : nullptr;
   return worker_behavior(params, std::move(load), counts);
 }

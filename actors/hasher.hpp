@@ -34,6 +34,16 @@ password_check verify_password(const std::string& password,
                                const std::string& encoded,
                                const argon2_params& params);
 
+/// How much nicer (lower priority) than the process a pooled worker's
+/// thread runs: argon2id holds a core for tens of milliseconds, and on a
+/// busy machine cheap, latency-bound work (token validation on the
+/// gateway's I/O threads, the actors) should not queue behind it; an idle
+/// core still runs the hash at full speed.
+constexpr int hashing_niceness = 10;
+
+/// Lowers the calling thread's priority by hashing_niceness.
+void lower_hashing_priority();
+
 /// One hashing worker on its own (tests); its status is always idle.
 hasher_actor::behavior_type hasher_worker(hasher_actor::pointer self,
                                           argon2_params params);

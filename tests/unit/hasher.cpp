@@ -2,7 +2,14 @@
 
 #include "actors/hasher.hpp"
 
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -139,4 +146,54 @@ CAF_TEST(the pool answers its status at once while its workers hash) {
               << " ms");
   CAF_CHECK(same(status_of(self, hasher), 1, 0, 0));
   self->send_exit(hasher, caf::exit_reason::user_shutdown);
+}
+
+namespace {
+
+/// Nice values of this process's threads (field 19 of /proc/self/task/*/stat).
+std::vector<int> thread_nice_values() {
+  std::vector<int> out;
+  for (auto& entry : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream in{entry.path() / "stat"};
+    std::string text{std::istreambuf_iterator<char>{in}, {}};
+    auto close = text.rfind(')');
+    if (close == std::string::npos)
+      continue;
+    std::istringstream fields{text.substr(close + 2)};
+    std::string field;
+    // After "pid (comm) ": state is field 3, nice is field 19.
+    for (int i = 3; i <= 19 && fields >> field; ++i)
+      if (i == 19)
+        out.push_back(std::stoi(field));
+  }
+  return out;
+}
+
+} // namespace
+
+CAF_TEST(pooled workers hash at a lower priority than the process) {
+  auto base = getpriority(PRIO_PROCESS, 0);
+  auto want = std::min(base + hashing_niceness, 19);
+  CAF_REQUIRE_NOT_EQUAL(want, base);
+  auto lowered = [&] {
+    auto xs = thread_nice_values();
+    return std::count(xs.begin(), xs.end(), want);
+  };
+  CAF_REQUIRE_EQUAL(lowered(), 0);
+  herald::test::config cfg;
+  caf::actor_system sys{cfg};
+  auto hasher = spawn_hasher(sys, 2, cheap);
+  caf::scoped_actor self{sys};
+  for (int i = 0; i < 2; ++i)
+    self->request(hasher, std::chrono::seconds{30}, atom::hash_v,
+                  std::string{"pw"})
+        .receive([](std::string&) {},
+                 [](caf::error& err) { CAF_FAIL(render(err)); });
+  // Each worker lowers its own thread as it starts (asynchronously).
+  for (int i = 0; i < 500 && lowered() < 2; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+  CAF_CHECK_EQUAL(lowered(), 2);
+  // Nothing else in the process was lowered: the caller's thread is not.
+  CAF_CHECK_EQUAL(getpriority(PRIO_PROCESS, 0), base);
+  caf::anon_send_exit(hasher, caf::exit_reason::user_shutdown);
 }
