@@ -177,24 +177,29 @@ CAF_TEST(a lease that runs out hands the rows to another relay) {
   write_rows(3, 2);
   auto a = open();
   auto b = open();
-  auto by_a = claim_events(*a, "relay-a", 100, 400);
+  // The checks below are a renewal interval (1 s) apart: without the
+  // renewal the lease would run out between them, with it a loaded machine
+  // has 500 ms of slack.
+  constexpr int64_t lease_ms = 1500;
+  auto by_a = claim_events(*a, "relay-a", 100, lease_ms);
   REQUIRE_OK(by_a);
   CAF_CHECK_EQUAL(by_a->claimed.size(), 6u);
   CAF_CHECK_EQUAL(by_a->held.size(), 6u);
   // Held by a live lease: nothing for b.
-  auto by_b = claim_events(*b, "relay-b", 100, 400);
+  auto by_b = claim_events(*b, "relay-b", 100, lease_ms);
   REQUIRE_OK(by_b);
   CAF_CHECK(by_b->claimed.empty());
   CAF_CHECK(by_b->held.empty());
-  // a renews (a claim of no rows) and keeps them.
-  std::this_thread::sleep_for(std::chrono::milliseconds{250});
-  REQUIRE_OK(claim_events(*a, "relay-a", 0, 400));
-  std::this_thread::sleep_for(std::chrono::milliseconds{250});
-  by_b = claim_events(*b, "relay-b", 100, 400);
+  // a renews (a claim of no rows) and keeps them past the first lease.
+  std::this_thread::sleep_for(std::chrono::milliseconds{1000});
+  REQUIRE_OK(claim_events(*a, "relay-a", 0, lease_ms));
+  std::this_thread::sleep_for(std::chrono::milliseconds{1000});
+  by_b = claim_events(*b, "relay-b", 100, lease_ms);
   REQUIRE_OK(by_b);
   CAF_CHECK(by_b->claimed.empty());
-  // a stops renewing (it died): after the lease b takes everything.
-  std::this_thread::sleep_for(std::chrono::milliseconds{600});
+  // a stops renewing (it died): after the lease b takes everything. (The
+  // lease runs on the server's clock: real time has to pass.)
+  std::this_thread::sleep_for(std::chrono::milliseconds{lease_ms + 200});
   by_b = claim_events(*b, "relay-b", 100, 60000);
   REQUIRE_OK(by_b);
   CAF_CHECK_EQUAL(by_b->claimed.size(), 6u);
