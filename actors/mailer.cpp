@@ -99,18 +99,27 @@ bool is_not_found(const caf::error& err) {
          && err.code() == static_cast<uint8_t>(ec::not_found);
 }
 
-/// Answers every delivery waiting for `id`.
+/// Answers every delivery waiting for `id`, which was being worked on, and
+/// starts the next queued event in its place.
 void finish(self_ptr self, const std::string& id, const caf::error& err) {
-  auto i = self->state.in_flight.find(id);
-  if (i == self->state.in_flight.end())
+  auto& st = self->state;
+  auto i = st.in_flight.find(id);
+  if (i == st.in_flight.end())
     return;
   auto waiting = std::move(i->second);
-  self->state.in_flight.erase(i);
+  st.in_flight.erase(i);
   for (auto& rp : waiting) {
     if (err)
       rp.deliver(err);
     else
       rp.deliver(caf::ok_atom_v);
+  }
+  --st.working;
+  if (!st.queued.empty()) {
+    auto next = std::move(st.queued.front());
+    st.queued.pop_front();
+    ++st.working;
+    next();
   }
 }
 
@@ -372,8 +381,18 @@ mailer(event_handler_actor::stateful_pointer<mailer_state> self,
         auto rp = self->state.requests.open<caf::ok_atom>(self);
         auto& waiting = self->state.in_flight[ev.id];
         waiting.push_back(rp);
-        if (waiting.size() == 1)
+        if (waiting.size() > 1)
+          return rp; // joins the delivery being worked on or queued
+        auto& st = self->state;
+        if (st.working < st.settings.in_flight) {
+          ++st.working;
           start(self, ev.id, std::move(**job));
+        } else {
+          st.queued.emplace_back(
+              [self, id = ev.id, job = std::move(**job)]() mutable {
+                start(self, id, std::move(job));
+              });
+        }
         return rp;
       },
   };

@@ -6,11 +6,19 @@
 // several mailer nodes that get it at once one sends) before it sends, and
 // records it as finished after. A claim whose owner died is taken over after
 // the claim timeout.
+//
+// At most `in_flight` events are worked on at once, from the claim to the
+// record: those are the only mails a crash can leave in doubt (the server
+// may have accepted one in the moment before the record), and after a
+// SIGKILL only they are sent again once their claims lapse, with the same
+// Message-ID. The other events wait unclaimed, so another mailer may take
+// them at once. An orderly stop finishes the events under way.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -45,6 +53,9 @@ struct mailer_settings {
   /// taken over (that instance died): longer than a live mailer may work on
   /// one event, or a slow send could be mailed twice.
   std::chrono::seconds claim_timeout{300};
+  /// Events worked on at once (claimed, mailed, not yet recorded). Each
+  /// one's claim blocks it for other mailers until recorded.
+  size_t in_flight = 2;
 };
 
 /// The handler name in storage's processed-events record.
@@ -62,6 +73,11 @@ struct mailer_state {
   /// a duplicate arriving meanwhile joins instead of sending again.
   std::map<std::string, std::vector<open_requests::promise<caf::ok_atom>>>
       in_flight;
+  /// Events being worked on (claimed or claiming), at most
+  /// settings.in_flight.
+  size_t working = 0;
+  /// Events that wait for one of those places, in arrival order.
+  std::deque<std::function<void()>> queued;
   /// Every delivery waiting for an answer (drained at a shutdown).
   open_requests requests;
   /// Ids whose mail the server accepted but whose processed mark failed: a

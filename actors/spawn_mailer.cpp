@@ -17,6 +17,7 @@ struct mail_options {
   std::string public_base_url = "http://127.0.0.1:8080";
   std::string app_name = "herald";
   std::chrono::seconds claim_timeout{300};
+  size_t in_flight = 0;
 };
 
 const config::section<mail_options>& mail_section() {
@@ -34,7 +35,13 @@ const config::section<mail_options>& mail_section() {
                  "a mailer's claim of an event older than this is taken "
                  "over by another (the claimer died); keep it above the "
                  "longest an event's mail may take")
-            .range(std::chrono::seconds{1}, std::chrono::seconds{86400});
+            .range(std::chrono::seconds{1}, std::chrono::seconds{86400})
+            .add(&mail_options::in_flight, "in-flight",
+                 "events one mailer works on at once, from its claim to the "
+                 "record that the mail went out (0: smtp.workers); a node "
+                 "killed mid-send leaves at most this many mails in doubt, "
+                 "which are sent again with the same Message-ID")
+            .range(0, 256);
   return s;
 }
 
@@ -68,6 +75,14 @@ caf::expected<mailer_settings> read_mailer(const component_context& ctx) {
   settings.public_base_url = base;
   settings.app_name = s.app_name;
   settings.claim_timeout = s.claim_timeout;
+  settings.in_flight = s.in_flight;
+  if (settings.in_flight == 0) {
+    // As many as there are SMTP connections: each sends one mail at a time.
+    settings.in_flight = 2;
+    if (auto workers = ctx.cfg.find("smtp.workers"))
+      if (auto n = caf::get_if<int64_t>(workers); n && *n > 0)
+        settings.in_flight = static_cast<size_t>(*n);
+  }
   settings.drain_grace = ctx.node.stop_timeout;
   return settings;
 }

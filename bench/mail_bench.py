@@ -24,6 +24,8 @@ from herald_harness import MYSQL_PORT, MYSQL_PASSWORD, Database, Node, SmtpSink,
 
 RATE = float(os.environ.get("HERALD_BENCH_RATE", "10"))
 COUNT = int(os.environ.get("HERALD_BENCH_COUNT", "200"))
+# mail.in-flight of the node (0: as many as smtp.workers).
+IN_FLIGHT = os.environ.get("HERALD_BENCH_MAIL_IN_FLIGHT", "0")
 
 
 def pct(xs, p):
@@ -198,7 +200,8 @@ def main():
     with Database() as db, SmtpSink() as sink:
         with Node(db.name, extra=["--smtp.url=" + sink.url(),
                                   "--reset.max-per-hour=100000",
-                                  "--smtp.workers=4"]) as node:
+                                  "--smtp.workers=4",
+                                  "--mail.in-flight=" + IN_FLIGHT]) as node:
             if mode in ("reset", "all"):
                 bench_reset(db, sink, node)
                 bench_reset_timing(db, node)

@@ -439,6 +439,80 @@ CAF_TEST(two concurrent deliveries of one event send one mail) {
   CAF_CHECK_EQUAL(box->sent.size(), 2u);
 }
 
+CAF_TEST(at most in_flight events are worked on at once and the rest follow) {
+  // The default: two events claimed at a time. A crash leaves at most those
+  // in doubt; the others wait unclaimed, free for another mailer.
+  box->hold = true;
+  std::vector<event> evs;
+  for (int i = 0; i < 5; ++i)
+    evs.push_back(make_event("ev-gate-" + std::to_string(i),
+                             topic_user_created));
+  using handle_t = decltype(self->request(handler, caf::infinite,
+                                          atom::handle_v, evs[0]));
+  std::vector<handle_t> handles;
+  for (auto& ev : evs)
+    handles.push_back(
+        self->request(handler, caf::infinite, atom::handle_v, ev));
+  sched.run();
+  CAF_CHECK_EQUAL(box->attempts, 2u);
+  CAF_CHECK_EQUAL(store->event_claims.size(), 2u);
+  // A second delivery of a waiting event joins it: no claim, no send.
+  handles.push_back(
+      self->request(handler, caf::infinite, atom::handle_v, evs[4]));
+  sched.run();
+  CAF_CHECK_EQUAL(box->attempts, 2u);
+  CAF_CHECK_EQUAL(store->event_claims.size(), 2u);
+  release(); // the first two recorded, the next two claimed and held
+  CAF_CHECK_EQUAL(box->sent.size(), 2u);
+  CAF_CHECK_EQUAL(box->held.size(), 2u);
+  CAF_CHECK_EQUAL(store->event_claims.size(), 2u);
+  release();
+  CAF_CHECK_EQUAL(box->sent.size(), 4u);
+  CAF_CHECK_EQUAL(box->held.size(), 1u);
+  CAF_CHECK_EQUAL(store->event_claims.size(), 1u);
+  release();
+  CAF_CHECK_EQUAL(box->attempts, 5u);
+  CAF_REQUIRE_EQUAL(box->sent.size(), 5u);
+  for (size_t i = 0; i < evs.size(); ++i) {
+    CAF_CHECK_EQUAL(box->sent[i].message_id, evs[i].id);
+    CAF_CHECK(processed(evs[i].id));
+  }
+  size_t oks = 0;
+  for (auto& h : handles)
+    h.receive([&](caf::ok_atom) { ++oks; },
+              [&](caf::error& err) { CAF_FAIL("error: " << render(err)); });
+  CAF_CHECK_EQUAL(oks, 6u);
+  CAF_CHECK(store->event_claims.empty());
+}
+
+CAF_TEST(a failed event frees its place for the next) {
+  box->fail = true;
+  std::vector<std::string> ids{"ev-free-0", "ev-free-1", "ev-free-2",
+                               "ev-free-3"};
+  using handle_t = decltype(self->request(
+      handler, caf::infinite, atom::handle_v, make_event("x", "y")));
+  std::vector<handle_t> handles;
+  for (auto& id : ids)
+    handles.push_back(self->request(handler, caf::infinite, atom::handle_v,
+                                    make_event(id, topic_user_created)));
+  sched.run();
+  CAF_CHECK_EQUAL(box->attempts, 4u);
+  for (auto& h : handles)
+    h.receive([](caf::ok_atom) { CAF_FAIL("expected an error"); },
+              [](caf::error& err) {
+                CAF_CHECK_EQUAL(code_of(err), ec::unavailable);
+              });
+  CAF_CHECK(store->event_claims.empty());
+  // Storage down before any claim: the places are freed as well.
+  box->fail = false;
+  store->down = true;
+  for (auto& id : ids)
+    CAF_CHECK(!handle(make_event(id + "-down", topic_user_created)));
+  store->down = false;
+  CAF_CHECK(handle(make_event("ev-free-after", topic_user_created)));
+  CAF_CHECK_EQUAL(box->sent.size(), 1u);
+}
+
 CAF_TEST(two mailers that get one event at once send one mail) {
   // A second mailer node on the same storage.
   auto templates = load_templates(shipped_templates());
