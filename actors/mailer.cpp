@@ -115,8 +115,8 @@ void finish(self_ptr self, const std::string& id, const caf::error& err) {
       rp.deliver(caf::ok_atom_v);
   }
   --st.working;
-  if (!st.queued.empty()) {
-    auto next = std::move(st.queued.front());
+  if (!st.stopping && !st.queued.empty()) {
+    auto next = std::move(st.queued.front().second);
     st.queued.pop_front();
     ++st.working;
     next();
@@ -228,7 +228,7 @@ void deliver(self_ptr self, const std::string& id, const mail_job& job,
   }
   mail m{acc.profile.email, std::move(text->subject), std::move(text->text),
          std::move(text->html), id};
-  self->request(st.smtp, st.settings.timeout, atom::send_v, std::move(m))
+  self->request(st.smtp, st.settings.send_timeout, atom::send_v, std::move(m))
       .then(
           [self, id](caf::ok_atom) {
             remember_sent(self, id);
@@ -370,7 +370,26 @@ mailer(event_handler_actor::stateful_pointer<mailer_state> self,
   self->state.smtp = std::move(smtp);
   // A mail being sent at a shutdown is finished and marked, so that its
   // redelivery after the next start sends no second one.
-  drain_on_exit(self, self->state.requests, self->state.settings.drain_grace);
+  drain_on_exit(self, self->state.requests, self->state.settings.drain_grace,
+                [self] {
+                  // Only the events under way are finished: the waiting
+                  // ones are not claimed, so they are answered now.
+                  auto& st = self->state;
+                  st.stopping = true;
+                  auto err = caf::make_error(
+                      ec::unavailable, std::string{"the node is stopping; "
+                                                   "this mail was not "
+                                                   "started"});
+                  for (auto& queued : st.queued) {
+                    auto i = st.in_flight.find(queued.first);
+                    if (i == st.in_flight.end())
+                      continue;
+                    for (auto& rp : i->second)
+                      rp.deliver(err);
+                    st.in_flight.erase(i);
+                  }
+                  st.queued.clear();
+                });
   return {
       [self](atom::handle, const event& ev) -> caf::result<caf::ok_atom> {
         auto job = job_of(ev);
@@ -378,6 +397,10 @@ mailer(event_handler_actor::stateful_pointer<mailer_state> self,
           return std::move(job.error());
         if (!*job)
           return caf::ok_atom_v;
+        if (self->state.stopping && self->state.in_flight.count(ev.id) == 0)
+          return caf::make_error(ec::unavailable,
+                                 "the node is stopping; event " + ev.id
+                                     + " was not started");
         auto rp = self->state.requests.open<caf::ok_atom>(self);
         auto& waiting = self->state.in_flight[ev.id];
         waiting.push_back(rp);
@@ -389,7 +412,7 @@ mailer(event_handler_actor::stateful_pointer<mailer_state> self,
           start(self, ev.id, std::move(**job));
         } else {
           st.queued.emplace_back(
-              [self, id = ev.id, job = std::move(**job)]() mutable {
+              ev.id, [self, id = ev.id, job = std::move(**job)]() mutable {
                 start(self, id, std::move(job));
               });
         }

@@ -12,7 +12,11 @@
 // may have accepted one in the moment before the record), and after a
 // SIGKILL only they are sent again once their claims lapse, with the same
 // Message-ID. The other events wait unclaimed, so another mailer may take
-// them at once. An orderly stop finishes the events under way.
+// them at once. An orderly stop finishes the events under way and answers
+// the waiting ones `unavailable` (their callers deliver them again, here
+// after a restart or on another mailer). A mail whose record failed after
+// the send (storage unreachable at that moment) is also in doubt until a
+// retry on this node records it.
 #pragma once
 
 #include <chrono>
@@ -56,6 +60,11 @@ struct mailer_settings {
   /// Events worked on at once (claimed, mailed, not yet recorded). Each
   /// one's claim blocks it for other mailers until recorded.
   size_t in_flight = 2;
+  /// Time allowed for the SMTP bridge's answer to one send. A send the
+  /// mailer stopped waiting for may still go out, and the retry would send
+  /// it again: so this covers the sends that may queue before it at one
+  /// SMTP connection (in_flight times smtp.timeout), not only its own.
+  std::chrono::seconds send_timeout{60};
 };
 
 /// The handler name in storage's processed-events record.
@@ -76,8 +85,12 @@ struct mailer_state {
   /// Events being worked on (claimed or claiming), at most
   /// settings.in_flight.
   size_t working = 0;
-  /// Events that wait for one of those places, in arrival order.
-  std::deque<std::function<void()>> queued;
+  /// Events (id, how to start it) that wait for one of those places, in
+  /// arrival order.
+  std::deque<std::pair<std::string, std::function<void()>>> queued;
+  /// Set at an orderly stop: queued events were answered `unavailable`,
+  /// nothing new starts, the events under way are finished.
+  bool stopping = false;
   /// Every delivery waiting for an answer (drained at a shutdown).
   open_requests requests;
   /// Ids whose mail the server accepted but whose processed mark failed: a

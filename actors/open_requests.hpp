@@ -147,11 +147,16 @@ void ignore_stray_errors(Self* self) {
 /// `unavailable`. Any other exit reason answers them at once and exits.
 /// Exit messages from another node are ignored, and so are stray error
 /// messages (ignore_stray_errors).
+/// `on_orderly_stop` (optional) runs first at an orderly stop: an actor
+/// answers there what it will not start any more, so that only the work
+/// under way is waited for.
 template <class Self>
 void drain_on_exit(Self* self, open_requests& book,
-                   std::chrono::milliseconds grace) {
+                   std::chrono::milliseconds grace,
+                   std::function<void()> on_orderly_stop = nullptr) {
   ignore_stray_errors(self);
-  self->set_exit_handler([self, &book, grace](caf::exit_msg& msg) {
+  self->set_exit_handler([self, &book, grace,
+                          on_orderly_stop](caf::exit_msg& msg) {
     if (from_another_node(self)) {
       // Only this node stops its services; over the cluster port anybody
       // could send an exit message.
@@ -166,6 +171,8 @@ void drain_on_exit(Self* self, open_requests& book,
         = msg.reason.category() == caf::atom("herald")
           && msg.reason.code() == static_cast<uint8_t>(ec::unavailable);
     auto orderly = msg.reason == caf::exit_reason::user_shutdown;
+    if (orderly && !deadline && on_orderly_stop)
+      on_orderly_stop();
     if (orderly && !deadline && book.size() > 0) {
       book.when_empty([self] { self->quit(caf::exit_reason::user_shutdown); });
       caf::delayed_anon_send(

@@ -1,5 +1,7 @@
 // The mailer component: [mail], the templates, and the mailer subscribed to
 // the local event bus for the topics it mails.
+#include <algorithm>
+
 #include <caf/scoped_actor.hpp>
 
 #include "actors/mailer.hpp"
@@ -83,6 +85,17 @@ caf::expected<mailer_settings> read_mailer(const component_context& ctx) {
       if (auto n = caf::get_if<int64_t>(workers); n && *n > 0)
         settings.in_flight = static_cast<size_t>(*n);
   }
+  // Up to in_flight sends may queue at one SMTP connection, each allowed
+  // smtp.timeout: the mailer waits for all of them rather than give up on a
+  // send that may still go out.
+  std::chrono::seconds smtp_timeout{30};
+  if (auto t = ctx.cfg.find("smtp.timeout"))
+    if (auto x = caf::get_if<caf::timespan>(t))
+      smtp_timeout = std::chrono::duration_cast<std::chrono::seconds>(*x);
+  settings.send_timeout = std::max(
+      settings.timeout,
+      smtp_timeout * static_cast<int64_t>(settings.in_flight)
+          + std::chrono::seconds{10});
   settings.drain_grace = ctx.node.stop_timeout;
   return settings;
 }

@@ -485,6 +485,54 @@ CAF_TEST(at most in_flight events are worked on at once and the rest follow) {
   CAF_CHECK(store->event_claims.empty());
 }
 
+CAF_TEST(an orderly stop finishes the events under way and answers the rest) {
+  box->hold = true;
+  std::vector<event> evs;
+  for (int i = 0; i < 5; ++i)
+    evs.push_back(make_event("ev-stop-" + std::to_string(i),
+                             topic_user_created));
+  using handle_t = decltype(self->request(handler, caf::infinite,
+                                          atom::handle_v, evs[0]));
+  std::vector<handle_t> handles;
+  for (auto& ev : evs)
+    handles.push_back(
+        self->request(handler, caf::infinite, atom::handle_v, ev));
+  sched.run();
+  CAF_REQUIRE_EQUAL(box->held.size(), 2u);
+  self->send_exit(handler, caf::exit_reason::user_shutdown);
+  sched.run();
+  // The three waiting events are answered at once, unclaimed and unsent;
+  // a new event is refused; a second delivery of one under way joins it.
+  for (size_t i = 2; i < handles.size(); ++i)
+    handles[i].receive([](caf::ok_atom) { CAF_FAIL("expected an error"); },
+                       [](caf::error& err) {
+                         CAF_CHECK_EQUAL(code_of(err), ec::unavailable);
+                       });
+  CAF_CHECK_EQUAL(store->event_claims.size(), 2u);
+  auto late = self->request(handler, caf::infinite, atom::handle_v,
+                            make_event("ev-stop-late", topic_user_created));
+  auto again = self->request(handler, caf::infinite, atom::handle_v, evs[0]);
+  sched.run();
+  late.receive([](caf::ok_atom) { CAF_FAIL("expected an error"); },
+               [](caf::error& err) {
+                 CAF_CHECK_EQUAL(code_of(err), ec::unavailable);
+               });
+  CAF_CHECK_EQUAL(box->attempts, 2u);
+  // The two under way are sent and recorded: nothing is left in doubt.
+  release();
+  for (size_t i = 0; i < 2; ++i)
+    handles[i].receive([](caf::ok_atom) {},
+                       [](caf::error& err) { CAF_FAIL(render(err)); });
+  again.receive([](caf::ok_atom) {},
+                [](caf::error& err) { CAF_FAIL(render(err)); });
+  CAF_CHECK_EQUAL(box->sent.size(), 2u);
+  CAF_CHECK_EQUAL(box->attempts, 2u);
+  CAF_CHECK(processed(evs[0].id));
+  CAF_CHECK(processed(evs[1].id));
+  CAF_CHECK(!processed(evs[2].id));
+  CAF_CHECK(store->event_claims.empty());
+}
+
 CAF_TEST(a failed event frees its place for the next) {
   box->fail = true;
   std::vector<std::string> ids{"ev-free-0", "ev-free-1", "ev-free-2",
