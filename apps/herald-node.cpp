@@ -29,6 +29,15 @@
 
 extern char** environ;
 
+// jemalloc's options, read at its start (MALLOC_CONF may add to them). Its
+// default serves requests of 8 MiB and more from an arena that returns their
+// pages at once; argon2id takes hasher.memory-kib (19 MiB) per hash, so every
+// login would fault in and zero that memory anew (4x the CPU of a login,
+// measured). In the regular arenas it is reused like any other block.
+extern "C" {
+const char* malloc_conf = "oversize_threshold:0";
+}
+
 namespace {
 
 using namespace herald;
