@@ -380,6 +380,12 @@ def fig_login(args, ctx):
     print_table(res)
     ratio(res, "login", "raw-verify", 0.90)
     ratio(res, "login-1c", "raw-verify")
+    if w >= (os.cpu_count() or 1):
+        print("  note: %d hasher workers on %d cores: MariaDB (the throttle "
+              "and the account read), wrk and the gateway run on the hashing "
+              "cores, which the raw baseline has to itself; --workers %d "
+              "leaves them a core" % (w, os.cpu_count() or 1,
+                                      max(1, (os.cpu_count() or 1) - 1)))
     print_cpu("login", "raw-verify")
     print_cpu("login-1c", "raw-verify")
 
