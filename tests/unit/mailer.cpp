@@ -170,6 +170,21 @@ struct fixture : herald::test::fixture {
                               reset_token_hash(token));
   }
 
+  /// Sends `n` user.created events ("<prefix>0", ...) to the mailer
+  /// without running the scheduler; appends them to `evs` and answers their
+  /// response handles.
+  auto send_events(const std::string& prefix, int n, std::vector<event>& evs) {
+    for (int i = 0; i < n; ++i)
+      evs.push_back(make_event(prefix + std::to_string(i), topic_user_created));
+    std::vector<decltype(self->request(handler, caf::infinite,
+                                       atom::handle_v, evs[0]))>
+        handles;
+    for (auto& ev : evs)
+      handles.push_back(
+          self->request(handler, caf::infinite, atom::handle_v, ev));
+    return handles;
+  }
+
   caf::expected<caf::ok_atom> handle(const event& ev) {
     return call<caf::ok_atom>(handler, atom::handle_v, ev);
   }
@@ -444,15 +459,7 @@ CAF_TEST(at most in_flight events are worked on at once and the rest follow) {
   // in doubt; the others wait unclaimed, free for another mailer.
   box->hold = true;
   std::vector<event> evs;
-  for (int i = 0; i < 5; ++i)
-    evs.push_back(make_event("ev-gate-" + std::to_string(i),
-                             topic_user_created));
-  using handle_t = decltype(self->request(handler, caf::infinite,
-                                          atom::handle_v, evs[0]));
-  std::vector<handle_t> handles;
-  for (auto& ev : evs)
-    handles.push_back(
-        self->request(handler, caf::infinite, atom::handle_v, ev));
+  auto handles = send_events("ev-gate-", 5, evs);
   sched.run();
   CAF_CHECK_EQUAL(box->attempts, 2u);
   CAF_CHECK_EQUAL(store->event_claims.size(), 2u);
@@ -488,15 +495,7 @@ CAF_TEST(at most in_flight events are worked on at once and the rest follow) {
 CAF_TEST(an orderly stop finishes the events under way and answers the rest) {
   box->hold = true;
   std::vector<event> evs;
-  for (int i = 0; i < 5; ++i)
-    evs.push_back(make_event("ev-stop-" + std::to_string(i),
-                             topic_user_created));
-  using handle_t = decltype(self->request(handler, caf::infinite,
-                                          atom::handle_v, evs[0]));
-  std::vector<handle_t> handles;
-  for (auto& ev : evs)
-    handles.push_back(
-        self->request(handler, caf::infinite, atom::handle_v, ev));
+  auto handles = send_events("ev-stop-", 5, evs);
   sched.run();
   CAF_REQUIRE_EQUAL(box->held.size(), 2u);
   self->send_exit(handler, caf::exit_reason::user_shutdown);
