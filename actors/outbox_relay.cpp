@@ -18,6 +18,7 @@ using clock_type = outbox_relay_state::clock;
 
 void dispatch(self_ptr self);
 void fetch(self_ptr self, bool renew = false);
+void maybe_finish_stop(self_ptr self);
 
 /// Puts `key` among the ready ones if its head can go: not with the bus, no
 /// retry pending.
@@ -33,7 +34,8 @@ void flush(self_ptr self) {
   auto& st = self->state;
   // Never while a fetch is under way: it could read rows this deletes and
   // hand them out a second time.
-  if (st.flushing || st.fetching || st.done.empty())
+  // While stopping, maybe_finish_stop deletes them.
+  if (st.stopping || st.flushing || st.fetching || st.done.empty())
     return;
   st.flushing = true;
   auto seqs = st.done;
@@ -121,6 +123,8 @@ void drop_lost(outbox_relay_state& st, const std::vector<uint64_t>& held) {
 /// that committed below one already read is simply free and claimed then.
 void fetch(self_ptr self, bool renew) {
   auto& st = self->state;
+  if (st.stopping)
+    return;
   st.renew = st.renew || renew;
   if (st.fetching || st.flushing) {
     st.fetch_again = true;
@@ -142,6 +146,11 @@ void fetch(self_ptr self, bool renew) {
                         std::vector<uint64_t>& held) {
             auto& st = self->state;
             st.fetching = false;
+            if (st.stopping) {
+              // Claimed while the stop began: released with the rest.
+              maybe_finish_stop(self);
+              return;
+            }
             drop_lost(st, held);
             size_t fresh = 0;
             for (auto& ev : rows) {
@@ -170,6 +179,7 @@ void fetch(self_ptr self, bool renew) {
             st.forget_after_fetch.clear();
             st.last_error = "reading the outbox: " + render(err);
             spdlog::warn("outbox: {}", st.last_error);
+            maybe_finish_stop(self);
           });
 }
 
@@ -282,6 +292,15 @@ void failed(self_ptr self, const std::string& key, const caf::error& err) {
   st.retry_at[key] = now + backoff(st.settings, ev.attempts);
 }
 
+/// After the bus answered: the next events go, or, while stopping, the stop
+/// goes on once the last delivery under way has its answer.
+void answered(self_ptr self) {
+  if (self->state.stopping)
+    maybe_finish_stop(self);
+  else
+    dispatch(self);
+}
+
 void deliver(self_ptr self, const std::string& key) {
   auto& st = self->state;
   auto& ev = st.queues[key].front();
@@ -296,14 +315,14 @@ void deliver(self_ptr self, const std::string& key) {
             if (auto key = self->state.in_flight.take(id)) {
               self->state.busy.erase(*key);
               delivered(self, *key);
-              dispatch(self);
+              answered(self);
             }
           },
           [self, id](caf::error& err) {
             if (auto key = self->state.in_flight.take(id)) {
               self->state.busy.erase(*key);
               failed(self, *key, err);
-              dispatch(self);
+              answered(self);
             }
           });
 }
@@ -327,6 +346,8 @@ void expire(self_ptr self) {
 
 void dispatch(self_ptr self) {
   auto& st = self->state;
+  if (st.stopping)
+    return;
   // At most a batch with the bus at once (this runs after every delivery:
   // mostly there is room for one).
   auto room = st.settings.batch > st.busy.size()
@@ -369,6 +390,49 @@ void dispatch(self_ptr self) {
     deliver(self, key);
 }
 
+/// The end of an orderly stop, once no event is with the bus (or the grace
+/// is over) and no claim is under way (its rows would be claimed after the
+/// release). The rows delivered since the last flush are deleted first:
+/// otherwise the next start would deliver them again (handlers take that by
+/// event id, but the broker would carry them twice). Then the rows it still
+/// holds are released, so that other relays take them at once instead of
+/// after the lease.
+void maybe_finish_stop(self_ptr self) {
+  auto& st = self->state;
+  if (!st.stopping || st.finishing || st.fetching
+      || !(st.busy.empty() || st.grace_over))
+    return;
+  st.finishing = true;
+  auto release = [self] {
+    auto& st = self->state;
+    self->request(st.store, st.settings.storage_timeout,
+                  atom::outbox_release_v, st.instance)
+        .then([self](caf::ok_atom) {
+                self->quit(caf::exit_reason::user_shutdown);
+              },
+              [self](caf::error& err) {
+                spdlog::warn("outbox: releasing the rows at the stop "
+                             "failed ({}); other relays take them when "
+                             "their lease runs out",
+                             render(err));
+                self->quit(caf::exit_reason::user_shutdown);
+              });
+  };
+  if (st.done.empty()) {
+    release();
+    return;
+  }
+  self->request(st.store, st.settings.storage_timeout, atom::outbox_done_v,
+                st.done)
+      .then([release](caf::ok_atom) { release(); },
+            [release](caf::error& err) {
+              spdlog::warn("outbox: deleting delivered rows at the stop "
+                           "failed ({}); they will be delivered again",
+                           render(err));
+              release();
+            });
+}
+
 } // namespace
 
 std::string random_instance_id() {
@@ -408,11 +472,9 @@ outbox_relay(outbox_relay_actor::stateful_pointer<outbox_relay_state> self,
   st.store = std::move(store);
   st.bus = std::move(bus);
   st.instance = random_instance_id();
-  // At an orderly stop, the rows delivered since the last flush are deleted
-  // first: otherwise the next start would deliver them again (handlers take
-  // that by event id, but the broker would carry them twice). Then the rows
-  // it still holds are released, so that other relays take them at once
-  // instead of after the lease.
+  // An orderly stop sends nothing new to the bus and waits for the events
+  // with it (maybe_finish_stop then). Releasing a row whose delivery is under way
+  // would let another relay publish it while this one does too.
   self->set_exit_handler([self](caf::exit_msg& msg) {
     auto& st = self->state;
     if (msg.reason != caf::exit_reason::user_shutdown || st.stopping) {
@@ -420,34 +482,19 @@ outbox_relay(outbox_relay_actor::stateful_pointer<outbox_relay_state> self,
       return;
     }
     st.stopping = true;
-    auto release = [self] {
-      auto& st = self->state;
-      self->request(st.store, st.settings.storage_timeout,
-                    atom::outbox_release_v, st.instance)
-          .then([self](caf::ok_atom) {
-                  self->quit(caf::exit_reason::user_shutdown);
-                },
-                [self](caf::error& err) {
-                  spdlog::warn("outbox: releasing the rows at the stop "
-                               "failed ({}); other relays take them when "
-                               "their lease runs out",
-                               render(err));
-                  self->quit(caf::exit_reason::user_shutdown);
-                });
-    };
-    if (st.done.empty()) {
-      release();
+    if (st.busy.empty()) {
+      maybe_finish_stop(self);
       return;
     }
-    self->request(st.store, st.settings.storage_timeout, atom::outbox_done_v,
-                  st.done)
-        .then([release](caf::ok_atom) { release(); },
-              [release](caf::error& err) {
-                spdlog::warn("outbox: deleting delivered rows at the stop "
-                             "failed ({}); they will be delivered again",
-                             render(err));
-                release();
-              });
+    auto grace = std::min<caf::timespan>(st.settings.drain_grace,
+                                         st.settings.delivery_timeout);
+    st.stop_deadline = self->clock().now() + grace;
+    spdlog::info("outbox: stopping once the {} event(s) with the bus are "
+                 "answered (at most {} ms)",
+                 st.busy.size(),
+                 std::chrono::duration_cast<std::chrono::milliseconds>(grace)
+                     .count());
+    self->delayed_send(self, grace, atom::tick_v);
   });
   self->send(self, atom::tick_v);
   return {
@@ -470,8 +517,19 @@ outbox_relay(outbox_relay_actor::stateful_pointer<outbox_relay_state> self,
           fetch(self);
       },
       [self](atom::tick) {
-        if (self->state.stopping)
+        auto& st = self->state;
+        if (st.stopping) {
+          if (!st.grace_over && !st.busy.empty()
+              && self->clock().now() >= st.stop_deadline) {
+            spdlog::warn("outbox: {} event(s) still with the bus at the end "
+                         "of the stop's grace: another relay may deliver "
+                         "them again",
+                         st.busy.size());
+            st.grace_over = true;
+            maybe_finish_stop(self);
+          }
           return;
+        }
         expire(self);
         flush(self);
         dispatch(self); // Retries that came due.

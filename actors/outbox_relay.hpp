@@ -56,6 +56,10 @@ struct outbox_settings {
   /// How long a claim of a row holds without being renewed (every poll
   /// renews it): a relay that died leaves its rows to the others this long.
   std::chrono::milliseconds lease{std::chrono::seconds{30}};
+  /// At an orderly stop, how long the deliveries under way get to finish
+  /// before the relay deletes what it delivered and releases the rest (the
+  /// node's stop timeout).
+  std::chrono::milliseconds drain_grace{std::chrono::seconds{10}};
 };
 
 /// A random instance id (32 hex digits) for a relay's or a mailer's claims
@@ -113,8 +117,15 @@ struct outbox_relay_state {
   bool more = false;
   bool fetch_again = false;
   bool flushing = false;
-  /// Stopping: deletes what it delivered, takes nothing new.
+  /// Stopping: sends nothing new to the bus, waits for the deliveries under
+  /// way (at most drain_grace), then deletes what it delivered and releases
+  /// the rest.
   bool stopping = false;
+  clock::time_point stop_deadline;
+  /// The stop stopped waiting for the bus.
+  bool grace_over = false;
+  /// The final delete and release are under way.
+  bool finishing = false;
   uint64_t delivered = 0;
   /// Rows dropped because another relay took them over.
   uint64_t taken_over = 0;

@@ -85,6 +85,7 @@ component outbox_relay_component() {
                   auto s = read_outbox(ctx.cfg);
                   if (!s)
                     return std::move(s.error());
+                  s->drain_grace = ctx.node.stop_timeout;
                   auto store = ctx.get<storage_actor>("storage");
                   auto bus = ctx.get<event_bus_actor>("event-bus");
                   auto& sys = ctx.sys;

@@ -252,6 +252,19 @@ with Database() as db, SmtpSink() as sink:
               "relays lived (%d such ids; %d republished after the kill, "
               "rows the killed relay had sent but not deleted)"
               % (len(concurrent), len(dups) - len(concurrent)))
+        if concurrent:
+            # What a failure needs to be understood: when the copies came
+            # (seconds after B's orderly stop) and what the relays logged.
+            for k in concurrent[:5]:
+                print("  %s: copies at %s s after B's stop" % (
+                    k, ["%.3f" % (t - stopped_at[0]) for t in dups[k]]))
+            for name, logs in (("A", [a.read_log()]),
+                               ("B", b.earlier_logs() + [b.read_log()])):
+                for i, text in enumerate(logs, 1):
+                    lines = [ln for ln in text.splitlines()
+                             if "outbox" in ln or "stopping" in ln]
+                    print("  node %s, instance %d:\n    %s"
+                          % (name, i, "\n    ".join(lines[-30:])))
         a_delivered = outbox_delivered(a)
         b_delivered = outbox_delivered(b)
         check(a_delivered and b_delivered is not None,

@@ -36,6 +36,23 @@ struct fixture : herald::test::fixture {
                                      handler));
   }
 
+  /// An event handler that keeps every answer until it gets `ok`.
+  static caf::behavior holding_handler(caf::event_based_actor* self) {
+    auto held = std::make_shared<
+        std::vector<caf::typed_response_promise<caf::ok_atom>>>();
+    return {
+        [self, held](atom::handle, event&) -> caf::result<caf::ok_atom> {
+          held->push_back(self->make_response_promise<caf::ok_atom>());
+          return held->back();
+        },
+        [held](caf::ok_atom) {
+          for (auto& rp : *held)
+            rp.deliver(caf::ok_atom_v);
+          held->clear();
+        },
+    };
+  }
+
   ~fixture() override {
     if (relay)
       caf::anon_send_exit(relay, caf::exit_reason::user_shutdown);
@@ -410,17 +427,80 @@ CAF_TEST(a row taken over by another relay is dropped and not delivered twice) {
   CAF_CHECK_EQUAL(store->claims.at(1).first, "other-relay");
 }
 
-CAF_TEST(an orderly stop releases the rows the relay still holds) {
+CAF_TEST(an orderly stop waits for the events with the bus then releases) {
+  // A second subscriber keeps the answers until told: the bus answers the
+  // relay once both handlers did.
+  auto holder = sys.spawn(holding_handler);
+  CAF_REQUIRE(call<caf::ok_atom>(bus, atom::subscribe_v,
+                                 std::string{topic_user_created},
+                                 caf::actor_cast<event_handler_actor>(holder)));
+  // 12 users, batch 10: ten events with the bus, two read ahead later.
+  for (uint64_t user = 1; user <= 12; ++user)
+    add(user, topic_user_created);
+  start();
+  CAF_REQUIRE_EQUAL(log->seen.size(), 10u);
+  CAF_CHECK_EQUAL(store->claims.size(), 10u);
+  pass(100ms);
+  CAF_CHECK_EQUAL(store->claims.size(), 12u);
+  self->send_exit(relay, caf::exit_reason::user_shutdown);
+  sched.run();
+  // Nothing released while its delivery may still happen: another relay
+  // would publish it a second time.
+  pass(1s);
+  CAF_CHECK_EQUAL(store->claims.size(), 12u);
+  self->send(holder, caf::ok_atom_v);
+  sched.run();
+  // The ten answered are deleted, the two queued released; nothing new
+  // went to the bus meanwhile.
+  CAF_CHECK_EQUAL(log->seen.size(), 10u);
+  CAF_CHECK_EQUAL(store->outbox.size(), 2u);
+  CAF_CHECK(store->claims.empty());
+  relay = nullptr;
+  self->send_exit(holder, caf::exit_reason::user_shutdown);
+}
+
+CAF_TEST(an orderly stop waits for the bus at most its grace) {
   add(1, topic_user_created);
   add(2, topic_user_created);
+  settings.drain_grace = 2s; // the bus gives its handlers 5 s
   log->silent = true;
   start();
   CAF_CHECK_EQUAL(store->claims.size(), 2u);
   self->send_exit(relay, caf::exit_reason::user_shutdown);
   sched.run();
-  relay = nullptr;
+  pass(1900ms);
+  CAF_CHECK_EQUAL(store->claims.size(), 2u);
+  pass(200ms);
   CAF_CHECK(store->claims.empty());
   CAF_CHECK_EQUAL(store->outbox.size(), 2u);
+  relay = nullptr;
+}
+
+CAF_TEST(rows claimed as the stop begins go to nobody and are released) {
+  start();
+  add(1, topic_user_created);
+  add(2, topic_user_created);
+  // The wake's claim is with storage when the exit arrives.
+  self->send(relay, atom::wake_v);
+  self->send_exit(relay, caf::exit_reason::user_shutdown);
+  sched.run();
+  CAF_CHECK(log->seen.empty());
+  CAF_CHECK(store->claims.empty());
+  CAF_CHECK_EQUAL(store->outbox.size(), 2u);
+  relay = nullptr;
+}
+
+CAF_TEST(an orderly stop with nothing under way releases at once) {
+  add(1, topic_user_created);
+  log->fail_ids.insert(store->outbox.begin()->second.id);
+  start();
+  // The event failed and waits for its retry: held, not with the bus.
+  CAF_CHECK_EQUAL(store->claims.size(), 1u);
+  self->send_exit(relay, caf::exit_reason::user_shutdown);
+  sched.run();
+  CAF_CHECK(store->claims.empty());
+  CAF_CHECK_EQUAL(store->outbox.size(), 1u);
+  relay = nullptr;
 }
 
 CAF_TEST(backoff doubles up to its cap) {

@@ -130,8 +130,14 @@ class Node:
         # every thread of the node that logs.
         os.makedirs(RUN_DIR, exist_ok=True)
         self.log_path = os.path.join(RUN_DIR, "node-%d.log" % self.port)
+        self.restarts = 0
 
     def start(self, wait=True):
+        if self.proc is not None and os.path.exists(self.log_path):
+            # A restart: the log of the instance before stays for a look
+            # after a failure (node-PORT.log.1 is the first instance's).
+            self.restarts += 1
+            os.replace(self.log_path, "%s.%d" % (self.log_path, self.restarts))
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(self.args, env=self.env,
                                      stdout=self.log,
@@ -173,6 +179,17 @@ class Node:
     def read_log(self):
         with open(self.log_path) as f:
             return f.read()
+
+    def earlier_logs(self):
+        """The logs of the instances before this one, oldest first."""
+        out = []
+        for i in range(1, self.restarts + 1):
+            try:
+                with open("%s.%d" % (self.log_path, i)) as f:
+                    out.append(f.read())
+            except OSError:
+                pass
+        return out
 
     def __enter__(self):
         return self.start()
