@@ -496,6 +496,8 @@ outbox_relay(outbox_relay_actor::stateful_pointer<outbox_relay_state> self,
                      .count());
     self->delayed_send(self, grace, atom::tick_v);
   });
+  // The id its claims carry in the outbox's claimed_by column.
+  spdlog::info("outbox: relay {} started", st.instance);
   self->send(self, atom::tick_v);
   return {
       [self](atom::outbox, atom::status) -> caf::result<outbox_status> {
