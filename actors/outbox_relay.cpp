@@ -34,8 +34,7 @@ void flush(self_ptr self) {
   auto& st = self->state;
   // Never while a fetch is under way: it could read rows this deletes and
   // hand them out a second time.
-  // While stopping, maybe_finish_stop deletes them.
-  if (st.stopping || st.flushing || st.fetching || st.done.empty())
+  if (st.finishing || st.flushing || st.fetching || st.done.empty())
     return;
   st.flushing = true;
   auto seqs = st.done;
@@ -50,6 +49,7 @@ void flush(self_ptr self) {
             st.flushing = false;
             if (st.fetch_again)
               fetch(self);
+            maybe_finish_stop(self);
           },
           [self](caf::error& err) {
             // The rows stay; they are deleted at the next flush (or delivered
@@ -59,6 +59,7 @@ void flush(self_ptr self) {
             self->state.flushing = false;
             if (self->state.fetch_again)
               fetch(self);
+            maybe_finish_stop(self);
           });
 }
 
@@ -123,15 +124,18 @@ void drop_lost(outbox_relay_state& st, const std::vector<uint64_t>& held) {
 /// that committed below one already read is simply free and claimed then.
 void fetch(self_ptr self, bool renew) {
   auto& st = self->state;
-  if (st.stopping)
+  if (st.finishing)
     return;
   st.renew = st.renew || renew;
   if (st.fetching || st.flushing) {
     st.fetch_again = true;
     return;
   }
-  // A batch in hand and more read ahead: enough in memory.
-  auto full = st.queued > st.settings.batch;
+  // A batch in hand and more read ahead: enough in memory. While stopping
+  // it only renews: the rows it holds stay its own until it releases them
+  // (a stop slower than the lease would hand them to another relay while
+  // their delivery may still be under way here).
+  auto full = st.queued > st.settings.batch || st.stopping;
   if (full && !st.renew)
     return;
   st.fetching = true;
@@ -147,7 +151,8 @@ void fetch(self_ptr self, bool renew) {
             auto& st = self->state;
             st.fetching = false;
             if (st.stopping) {
-              // Claimed while the stop began: released with the rest.
+              // Claimed while the stop began, or a renewal during it: what
+              // it holds is released with the rest.
               maybe_finish_stop(self);
               return;
             }
@@ -391,15 +396,15 @@ void dispatch(self_ptr self) {
 }
 
 /// The end of an orderly stop, once no event is with the bus (or the grace
-/// is over) and no claim is under way (its rows would be claimed after the
-/// release). The rows delivered since the last flush are deleted first:
-/// otherwise the next start would deliver them again (handlers take that by
-/// event id, but the broker would carry them twice). Then the rows it still
-/// holds are released, so that other relays take them at once instead of
-/// after the lease.
+/// is over) and no claim or delete is under way (a claim's rows would be
+/// claimed after the release). The rows delivered and not yet deleted go
+/// first: otherwise the next start would deliver them again (handlers take
+/// that by event id, but the broker would carry them twice). Then the rows
+/// it still holds are released, so that other relays take them at once
+/// instead of after the lease.
 void maybe_finish_stop(self_ptr self) {
   auto& st = self->state;
-  if (!st.stopping || st.finishing || st.fetching
+  if (!st.stopping || st.finishing || st.fetching || st.flushing
       || !(st.busy.empty() || st.grace_over))
     return;
   st.finishing = true;
@@ -473,11 +478,16 @@ outbox_relay(outbox_relay_actor::stateful_pointer<outbox_relay_state> self,
   st.bus = std::move(bus);
   st.instance = random_instance_id();
   // An orderly stop sends nothing new to the bus and waits for the events
-  // with it (maybe_finish_stop then). Releasing a row whose delivery is under way
+  // with it, renewing its leases and deleting what was delivered meanwhile
+  // (maybe_finish_stop then). Releasing a row whose delivery is under way
   // would let another relay publish it while this one does too.
   self->set_exit_handler([self](caf::exit_msg& msg) {
     auto& st = self->state;
     if (msg.reason != caf::exit_reason::user_shutdown || st.stopping) {
+      // Told again (the node stopped waiting), or killed: what was delivered
+      // is deleted if storage gets to it; the rest waits for its lease.
+      if (!st.done.empty())
+        caf::anon_send(st.store, atom::outbox_done_v, st.done);
       self->quit(msg.reason);
       return;
     }
@@ -494,7 +504,6 @@ outbox_relay(outbox_relay_actor::stateful_pointer<outbox_relay_state> self,
                  st.busy.size(),
                  std::chrono::duration_cast<std::chrono::milliseconds>(grace)
                      .count());
-    self->delayed_send(self, grace, atom::tick_v);
   });
   // The id its claims carry in the outbox's claimed_by column.
   spdlog::info("outbox: relay {} started", st.instance);
@@ -521,6 +530,9 @@ outbox_relay(outbox_relay_actor::stateful_pointer<outbox_relay_state> self,
       [self](atom::tick) {
         auto& st = self->state;
         if (st.stopping) {
+          if (st.finishing)
+            return;
+          expire(self);
           if (!st.grace_over && !st.busy.empty()
               && self->clock().now() >= st.stop_deadline) {
             spdlog::warn("outbox: {} event(s) still with the bus at the end "
@@ -528,8 +540,11 @@ outbox_relay(outbox_relay_actor::stateful_pointer<outbox_relay_state> self,
                          "them again",
                          st.busy.size());
             st.grace_over = true;
-            maybe_finish_stop(self);
           }
+          flush(self);
+          fetch(self, true);
+          maybe_finish_stop(self);
+          self->delayed_send(self, st.settings.poll_interval, atom::tick_v);
           return;
         }
         expire(self);

@@ -57,9 +57,9 @@ struct outbox_settings {
   /// renews it): a relay that died leaves its rows to the others this long.
   std::chrono::milliseconds lease{std::chrono::seconds{30}};
   /// At an orderly stop, how long the deliveries under way get to finish
-  /// before the relay deletes what it delivered and releases the rest (the
-  /// node's stop timeout).
-  std::chrono::milliseconds drain_grace{std::chrono::seconds{10}};
+  /// before the relay deletes what it delivered and releases the rest (half
+  /// the node's stop timeout).
+  std::chrono::milliseconds drain_grace{std::chrono::seconds{5}};
 };
 
 /// A random instance id (32 hex digits) for a relay's or a mailer's claims

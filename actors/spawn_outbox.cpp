@@ -85,7 +85,9 @@ component outbox_relay_component() {
                   auto s = read_outbox(ctx.cfg);
                   if (!s)
                     return std::move(s.error());
-                  s->drain_grace = ctx.node.stop_timeout;
+                  // Half the time the node waits for the relay: the rest is
+                  // for deleting what it delivered and releasing its rows.
+                  s->drain_grace = ctx.node.stop_timeout / 2;
                   auto store = ctx.get<storage_actor>("storage");
                   auto bus = ctx.get<event_bus_actor>("event-bus");
                   auto& sys = ctx.sys;

@@ -169,13 +169,18 @@ with Database() as db, SmtpSink() as sink:
             # have published without deleting them, the only ones another
             # relay may publish again after the kill.
             b.proc.send_signal(signal.SIGSTOP)
-            relays = re.findall(r"outbox: relay (\w+) started", b.read_log())
-            if relays:
-                b_rows.update(r[0] for r in sql(
-                    "SELECT event_id FROM outbox WHERE claimed_by = '%s'"
-                    % relays[-1], db.name))
-            b_relay[0] = relays[-1] if relays else None
-            b.proc.send_signal(signal.SIGKILL)
+            try:
+                # Every relay of this instance (the pool restarts one that
+                # fails, with a new id).
+                relays = re.findall(r"outbox: relay (\w+) started",
+                                    b.read_log())
+                if relays:
+                    b_rows.update(r[0] for r in sql(
+                        "SELECT event_id FROM outbox WHERE claimed_by IN (%s)"
+                        % ",".join("'%s'" % r for r in relays), db.name))
+                b_relay[0] = relays[-1] if relays else None
+            finally:
+                b.proc.send_signal(signal.SIGKILL)
             b.proc.wait(timeout=10)
             killed_at[0] = time.time()
             # Events whose mail was under way at the kill (claimed, not

@@ -459,6 +459,31 @@ CAF_TEST(an orderly stop waits for the events with the bus then releases) {
   self->send_exit(holder, caf::exit_reason::user_shutdown);
 }
 
+CAF_TEST(a stop that waits for the bus keeps renewing its leases) {
+  auto holder = sys.spawn(holding_handler);
+  CAF_REQUIRE(call<caf::ok_atom>(bus, atom::subscribe_v,
+                                 std::string{topic_user_created},
+                                 caf::actor_cast<event_handler_actor>(holder)));
+  add(1, topic_user_created);
+  add(2, topic_user_created);
+  start();
+  self->send_exit(relay, caf::exit_reason::user_shutdown);
+  sched.run();
+  // A minute of storage's time later, past the 30 s lease: the polls during
+  // the stop renewed the claims, so no other relay can take the rows.
+  store->now += 60;
+  pass(300ms);
+  CAF_REQUIRE_EQUAL(store->claims.size(), 2u);
+  for (auto& [seq, claim] : store->claims)
+    CAF_CHECK_EQUAL(claim.second, store->now * 1000 + 30000);
+  self->send(holder, caf::ok_atom_v);
+  sched.run();
+  CAF_CHECK(store->outbox.empty());
+  CAF_CHECK(store->claims.empty());
+  relay = nullptr;
+  self->send_exit(holder, caf::exit_reason::user_shutdown);
+}
+
 CAF_TEST(an orderly stop waits for the bus at most its grace) {
   add(1, topic_user_created);
   add(2, topic_user_created);
