@@ -290,10 +290,10 @@ def freeze(kind, seconds=8):
 
 
 @contextlib.contextmanager
-def running(name, db):
+def running(name, db, extra=()):
     """A scenario from start to clean-up: its node stopped, its queues gone,
     the users it made deleted (the next scenario counts rows from zero)."""
-    s = Scenario(name, db)
+    s = Scenario(name, db, extra=extra)
     try:
         yield s
     finally:
@@ -328,6 +328,40 @@ with Database() as db:
                 time.sleep(1)
                 s.node.start()
             s.load(kill_node, fault_after=1.5)
+            s.verdict()
+
+    if scenario("node-sigterm-broker-frozen"):
+        # An orderly stop while the broker hangs: the relay's events are
+        # with the bus (the bridge waits for confirms). The relay waits for
+        # them at most half the stop timeout, then deletes what was
+        # delivered and releases the rest; the node stops in time, and the
+        # next node delivers everything once the broker is back.
+        with running("node-sigterm-broker-frozen", db,
+                     extra=["--herald.stop-timeout=4s"]) as s:
+            stop = {}
+
+            def stop_while_frozen():
+                pid = server_pid("rabbitmq")
+                os.kill(pid, signal.SIGSTOP)
+                try:
+                    time.sleep(1)
+                    began = time.time()
+                    stop["rc"] = s.node.stop(timeout=60)
+                    stop["seconds"] = time.time() - began
+                    stop["log"] = s.node.output
+                finally:
+                    os.kill(pid, signal.SIGCONT)
+                s.node.start()
+            s.load(stop_while_frozen, fault_after=1.0)
+            check(stop.get("rc") == 0 and stop.get("seconds", 99) < 14,
+                  "node-sigterm-broker-frozen: the node stopped in order "
+                  "within the stop budget (rc %s, %.1f s)"
+                  % (stop.get("rc"), stop.get("seconds", -1)))
+            log = stop.get("log", "")
+            check("outbox: stopping once the" in log,
+                  "node-sigterm-broker-frozen: the relay had events with the "
+                  "bus at the stop and waited for them: %s"
+                  % [ln for ln in log.splitlines() if "outbox" in ln][-3:])
             s.verdict()
 
     if scenario("smtp-down"):
